@@ -1,0 +1,38 @@
+"""``latentgeo data build|get``: the raw inputs under ``data/``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _build(args: argparse.Namespace) -> int:
+    from ..data.build import build_data
+
+    manifest = build_data(args.out, source=args.source, overwrite=args.overwrite)
+    for rel, info in manifest["files"].items():
+        print(f"{args.out}/{rel}: {info['records']} records")
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    from ..config import load_params
+    from ..data.build import get_data
+
+    source = load_params(args.params).data.source
+    get_data(args.out, source=source)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("data", help="build or fetch the raw inputs (data/)")
+    dsub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    build = dsub.add_parser("build", help="build data/ deterministically from its sources")
+    build.add_argument("--out", default="data", help="output folder (default: data)")
+    build.add_argument("--source", choices=("packaged", "hub"), default="packaged",
+                       help="packaged: PyPI-carried corpora (offline); hub: PTB + WikiText-2 (network)")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    build.set_defaults(func=_build)
+    get = dsub.add_parser("get", help="make data/ match data.dvc: keep, dvc pull, or build locally")
+    get.add_argument("--out", default="data")
+    get.add_argument("--params", default="params.yaml", help="profile whose data.source applies")
+    get.set_defaults(func=_get)

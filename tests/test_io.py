@@ -1,0 +1,63 @@
+"""Atomic outputs and deterministic JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latentgeo import io
+from latentgeo.errors import LatentgeoError
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with io.atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "model"
+    with io.atomic_output(target, directory=True) as tmp:
+        (tmp / "a.txt").write_text("a")
+        assert not target.exists()
+    assert (target / "a.txt").read_text() == "a"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_json_is_deterministic_and_plain(tmp_path):
+    obj = {"b": np.float32(0.5), "a": [np.int64(3), float("nan")], "c": np.arange(2)}
+    text = io.dumps_json(obj)
+    assert text == io.dumps_json(dict(reversed(list(obj.items()))))
+    assert json.loads(text) == {"a": [3, None], "b": 0.5, "c": [0, 1]}
+
+
+def test_check_output_path(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert io.check_output_path(tmp_path / "empty") == tmp_path / "empty"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(LatentgeoError, match="already exists"):
+        io.check_output_path(tmp_path / "full")
+    assert io.check_output_path(tmp_path / "full", overwrite=True)
+
+
+def test_read_sequences_text_and_jsonl(tmp_path):
+    txt = tmp_path / "s.txt"
+    txt.write_text("one\n\n two \n")
+    assert io.read_sequences(txt) == ["one", " two "]
+    jl = tmp_path / "s.jsonl"
+    jl.write_text('{"text": "a"}\n{"text": "b"}\n')
+    assert io.read_sequences(jl) == ["a", "b"]
+    jl.write_text('{"txt": "a"}\n')
+    with pytest.raises(LatentgeoError, match="'text'"):
+        io.read_sequences(jl)
+    (tmp_path / "e.txt").write_text("\n")
+    with pytest.raises(LatentgeoError, match="no sequences"):
+        io.read_sequences(tmp_path / "e.txt")
+    with pytest.raises(LatentgeoError, match="not found"):
+        io.read_sequences(tmp_path / "missing.txt")
