@@ -1,0 +1,29 @@
+"""``latentgeo table``: join fine-tuning scores and measures into results/table.csv."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _table(args: argparse.Namespace) -> int:
+    from ..io import check_output_path
+    from ..table import build_results_table, measure_columns, score_columns, write_results_table
+
+    check_output_path(args.out, overwrite=args.overwrite)
+    table = build_results_table(args.finetune_dir, args.measures_dir)
+    write_results_table(table, args.out, overwrite=args.overwrite)
+    print(f"{args.out}: {len(table)} models, {len(score_columns(table))} score columns, "
+          f"{len(measure_columns(table))} measure columns")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "table", help="build the results table (one row per model: scores and measures)"
+    )
+    parser.add_argument("--finetune-dir", required=True,
+                        help="folder of <model_id>/<task>.json fine-tuning results")
+    parser.add_argument("--measures-dir", required=True, help="folder of <model_id>.json measures")
+    parser.add_argument("--out", required=True, help="output CSV (e.g. results/table.csv)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.set_defaults(func=_table)

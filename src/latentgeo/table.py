@@ -1,0 +1,251 @@
+"""The results table: one row per model, its downstream scores beside its geometric measures.
+
+Inputs are the outputs of two earlier stages, joined on ``model_id``:
+
+* ``<finetune_dir>/<model_id>/<task>.json``: one fine-tuning result, with keys ``model`` (the
+  model record of ``latentgeo.json``), ``task``, ``suite`` and ``score`` (the task's metric);
+* ``<measures_dir>/<model_id>.json``: the model's measures, with keys ``model``, ``inputs`` and
+  one section per family of measures (``pq``, ``lsq``, ``spread``, ...) holding scalar leaves.
+
+Columns of the table, in order: ``model``, ``family``, ``alpha``, ``seed``, ``suite``,
+``score_<task>`` for every task (registry order), ``score_average`` (the suite average, WNLI left
+out for GLUE: :func:`latentgeo.metrics.suite_average`), then every numeric measure leaf as
+``<section>_<name>`` (nested names joined by ``_``), sorted by name. Rows are sorted by family
+(base, perturbed, non-standard), α, seed and model, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import LatentgeoError
+from .io import atomic_output, check_output_path, read_json
+from .metrics import suite_average
+from .tasks import SUITES
+
+FAMILIES = ("base", "perturbed", "non-standard")
+ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")
+SCORE_AVERAGE = "score_average"
+# Keys of a measures file that are not measures: the model record and what the sample was.
+NON_MEASURE_SECTIONS = ("model", "inputs")
+# Fields of the model record that the fine-tuning and measure outputs must agree on.
+RECORD_FIELDS = ("model_id", "base_model", "family", "kind", "alpha", "seed")
+FLOAT_FORMAT = "%.10g"
+_KNOWN_TASKS = {name for tasks in SUITES.values() for name in tasks}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def flatten_measures(record: Mapping, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a (nested) measures mapping as ``{"<section>_<name>": float}``.
+
+    Top-level keys ``model`` and ``inputs`` and top-level scalars (versions, counts of the
+    file itself) are skipped; inside sections, strings, booleans and lists are settings or
+    per-item data, not measures, and are skipped too; ``null`` becomes NaN (a measure that could
+    not be computed).
+    """
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if not prefix and (key in NON_MEASURE_SECTIONS or not isinstance(value, Mapping)):
+            continue
+        name = f"{prefix}_{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(flatten_measures(value, name))
+        elif value is None:
+            out[name] = math.nan
+        elif _is_number(value):
+            out[name] = float(value)
+    return out
+
+
+def _model_record(data: object, path: Path) -> dict:
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise LatentgeoError(f"{path}: expected a JSON object with a 'model' record")
+    record = data["model"]
+    for key in ("model_id", "family"):
+        if not isinstance(record.get(key), str):
+            raise LatentgeoError(f"{path}: model record has no string field {key!r}")
+    if record["family"] not in FAMILIES:
+        raise LatentgeoError(
+            f"{path}: model family {record['family']!r} is not one of {list(FAMILIES)}"
+        )
+    alpha = record.get("alpha")
+    if alpha is not None and not _is_number(alpha):
+        raise LatentgeoError(f"{path}: model alpha {alpha!r} is not a number or null")
+    seed = record.get("seed")
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)):
+        raise LatentgeoError(f"{path}: model seed {seed!r} is not an integer or null")
+    return record
+
+
+def _check_same_record(model_id: str, a: dict, b: dict, where_a: str, where_b: str) -> None:
+    for key in RECORD_FIELDS:
+        if key in a and key in b and a[key] != b[key]:
+            raise LatentgeoError(
+                f"model {model_id!r}: {key} is {a[key]!r} in {where_a} but {b[key]!r} in {where_b}"
+            )
+
+
+def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
+    """Scores per model from ``<finetune_dir>/<model_id>/<task>.json``.
+
+    Returns ``{model_id: {"record": model record, "suite": str, "scores": {task: float}}}``.
+    Only files named after a known task are read (folders may hold logs or checkpoints).
+    """
+    root = Path(finetune_dir)
+    if not root.is_dir():
+        raise LatentgeoError(f"fine-tuning results folder not found: {root}")
+    out: dict[str, dict] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.glob("*.json") if p.stem in _KNOWN_TASKS)
+        for path in files:
+            data = read_json(path)
+            record = _model_record(data, path)
+            model_id = record["model_id"]
+            if model_id != folder.name:
+                raise LatentgeoError(f"{path}: model_id {model_id!r} does not match its folder")
+            if data.get("task") != path.stem:
+                raise LatentgeoError(f"{path}: task {data.get('task')!r} does not match the file name")
+            suite = data.get("suite")
+            if suite not in SUITES or path.stem not in SUITES[suite]:
+                raise LatentgeoError(f"{path}: task {path.stem!r} is not in suite {suite!r}")
+            score = data.get("score")
+            if score is not None and not _is_number(score):
+                raise LatentgeoError(f"{path}: score {score!r} is not a number")
+            entry = out.setdefault(model_id, {"record": record, "suite": suite, "scores": {},
+                                              "source": path})
+            _check_same_record(model_id, entry["record"], record, str(entry["source"]), str(path))
+            if entry["suite"] != suite:
+                raise LatentgeoError(
+                    f"model {model_id!r}: suite {entry['suite']!r} in {entry['source']} "
+                    f"but {suite!r} in {path}"
+                )
+            entry["scores"][path.stem] = math.nan if score is None else float(score)
+    if not out:
+        raise LatentgeoError(f"no fine-tuning results (<model_id>/<task>.json) under {root}")
+    return out
+
+
+def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
+    """Measures per model from ``<measures_dir>/<model_id>.json``.
+
+    Returns ``{model_id: {"record": model record, "measures": {column: float}, "source": path}}``.
+    """
+    root = Path(measures_dir)
+    if not root.is_dir():
+        raise LatentgeoError(f"measures folder not found: {root}")
+    out: dict[str, dict] = {}
+    for path in sorted(root.glob("*.json")):
+        data = read_json(path)
+        record = _model_record(data, path)
+        if record["model_id"] != path.stem:
+            raise LatentgeoError(f"{path}: model_id {record['model_id']!r} does not match the file name")
+        measures = flatten_measures(data)
+        if not measures:
+            raise LatentgeoError(f"{path}: no numeric measures found (sections such as 'pq', 'lsq')")
+        out[path.stem] = {"record": record, "measures": measures, "source": path}
+    if not out:
+        raise LatentgeoError(f"no measure files (<model_id>.json) under {root}")
+    return out
+
+
+def _check_joinable(scores: dict[str, dict], measures: dict[str, dict]) -> None:
+    """Every model must have both scores and measures, and one suite and task set for all."""
+    only_scores = sorted(set(scores) - set(measures))
+    only_measures = sorted(set(measures) - set(scores))
+    if only_scores:
+        raise LatentgeoError(f"models with fine-tuning scores but no measures file: {only_scores}")
+    if only_measures:
+        raise LatentgeoError(f"models with measures but no fine-tuning scores: {only_measures}")
+    suites = sorted({e["suite"] for e in scores.values()})
+    if len(suites) > 1:
+        raise LatentgeoError(f"fine-tuning results mix suites {suites}; one table holds one suite")
+    all_tasks = set().union(*(e["scores"] for e in scores.values()))
+    for model_id, entry in sorted(scores.items()):
+        missing = sorted(all_tasks - set(entry["scores"]))
+        if missing:
+            raise LatentgeoError(f"model {model_id!r} has no fine-tuning result for tasks {missing}")
+        _check_same_record(
+            model_id, entry["record"], measures[model_id]["record"],
+            str(entry["source"]), str(measures[model_id]["source"]),
+        )
+
+
+def _task_order(suite: str, tasks: set[str]) -> list[str]:
+    return [t for t in SUITES[suite] if t in tasks]
+
+
+def sort_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by family (base, perturbed, non-standard), α (missing last), seed and model."""
+    family_rank = table["family"].map({f: i for i, f in enumerate(FAMILIES)})
+    order = (
+        table.assign(_family=family_rank)
+        .sort_values(["_family", "alpha", "seed", "model"], na_position="last", kind="mergesort")
+        .index
+    )
+    return table.loc[order].reset_index(drop=True)
+
+
+def build_results_table(finetune_dir: str | os.PathLike, measures_dir: str | os.PathLike) -> pd.DataFrame:
+    """Join fine-tuning scores and measures into one row per model (columns: module docstring)."""
+    scores = read_finetune_results(finetune_dir)
+    measures = read_measure_results(measures_dir)
+    _check_joinable(scores, measures)
+    suite = next(iter(scores.values()))["suite"]
+    tasks = _task_order(suite, set().union(*(e["scores"] for e in scores.values())))
+    measure_columns = sorted(set().union(*(e["measures"] for e in measures.values())))
+    clash = [c for c in measure_columns if c in ID_COLUMNS or c.startswith("score_")]
+    if clash:
+        raise LatentgeoError(f"measure names {clash} clash with the table's own columns")
+    rows = []
+    for model_id, entry in scores.items():
+        record = entry["record"]
+        row = {
+            "model": model_id,
+            "family": record["family"],
+            "alpha": math.nan if record.get("alpha") is None else float(record["alpha"]),
+            "seed": record.get("seed"),
+            "suite": suite,
+        }
+        row.update({f"score_{t}": entry["scores"][t] for t in tasks})
+        row[SCORE_AVERAGE] = suite_average(entry["scores"], suite)
+        row.update(measures[model_id]["measures"])
+        rows.append(row)
+    columns = [*ID_COLUMNS, *(f"score_{t}" for t in tasks), SCORE_AVERAGE, *measure_columns]
+    table = pd.DataFrame(rows, columns=columns)
+    table["alpha"] = table["alpha"].astype("float64")
+    table["seed"] = table["seed"].astype("Int64")
+    for column in [*(f"score_{t}" for t in tasks), SCORE_AVERAGE, *measure_columns]:
+        table[column] = table[column].astype("float64")
+    return sort_table(table)
+
+
+def measure_columns(table: pd.DataFrame) -> list[str]:
+    """The measure columns of a results table: everything after the id and score columns."""
+    return [c for c in table.columns if c not in ID_COLUMNS and not str(c).startswith("score_")]
+
+
+def score_columns(table: pd.DataFrame) -> list[str]:
+    """``score_<task>`` columns followed by ``score_average`` when present."""
+    tasks = [c for c in table.columns if str(c).startswith("score_") and c != SCORE_AVERAGE]
+    return tasks + ([SCORE_AVERAGE] if SCORE_AVERAGE in table.columns else [])
+
+
+def table_to_csv(table: pd.DataFrame) -> str:
+    """CSV text with a fixed float format and ``\\n`` line ends; missing cells are empty."""
+    return table.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n", na_rep="")
+
+
+def write_results_table(table: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the table as CSV (:func:`table_to_csv`), atomically. Returns the path."""
+    path = check_output_path(path, overwrite=overwrite)
+    with atomic_output(path) as tmp:
+        tmp.write_text(table_to_csv(table), encoding="utf-8")
+    return path

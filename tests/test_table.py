@@ -1,0 +1,234 @@
+"""The results table (joining fine-tuning scores and measures) and the regression stage."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentgeo.cli import main
+from latentgeo.config import load_params
+from latentgeo.errors import LatentgeoError
+from latentgeo.table import build_results_table, flatten_measures, table_to_csv, write_results_table
+
+TASKS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _record(model_id: str, family: str, alpha: float | None, seed: int, kind: str) -> dict:
+    return {
+        "model_id": model_id, "base_model": "minilm-l6", "family": family, "kind": kind,
+        "alpha": alpha, "seed": seed, "scope": "encoder-weights", "rule": "test",
+        "latentgeo_version": "0.1.0",
+    }
+
+
+def fixture_models() -> list[dict]:
+    """A small family: base, 7 perturbed models over two seeds, 2 non-standard models."""
+    models = [_record("minilm-l6-a0-s1", "base", 0.0, 1, "perturbed")]
+    for alpha in (1.0, 5.0, 25.0, 100.0):
+        for seed in (1, 2):
+            if alpha == 100.0 and seed == 2:
+                continue
+            models.append(_record(f"minilm-l6-a{alpha:g}-s{seed}", "perturbed", alpha, seed, "perturbed"))
+    models.append(_record("minilm-l6-untrained-s1", "non-standard", None, 1, "untrained"))
+    models.append(_record("minilm-l6-shuffled-embeddings-s1", "non-standard", None, 1,
+                          "shuffled-embeddings"))
+    return models
+
+
+def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, Path]:
+    """Write ``finetune/<id>/<task>.json`` and ``measures/<id>.json`` with known numbers.
+
+    The average score falls linearly with ``lsq.patchiness`` (= log1p α, plus a little
+    seed-dependent wobble); the non-standard models sit low on both.
+    """
+    finetune, measures = root / "finetune", root / "measures"
+    for i, model in enumerate(models or fixture_models()):
+        alpha = model["alpha"]
+        level = math.log1p(alpha) if alpha is not None else 5.0 + 0.1 * i
+        wobble = 0.01 * ((7 * i) % 5 - 2)
+        folder = finetune / model["model_id"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, task in enumerate(TASKS):
+            score = 0.9 - 0.12 * level + wobble + 0.02 * t
+            (folder / f"{task}.json").write_text(json.dumps({
+                "model": model, "task": task, "suite": "offline", "metric": "accuracy",
+                "score": score, "metrics": {"accuracy": score}, "chance": 0.2,
+            }))
+        measures.mkdir(parents=True, exist_ok=True)
+        (measures / f"{model['model_id']}.json").write_text(json.dumps({
+            "model": model,
+            "inputs": {"n_points": 1000, "sequences": "data/corpus/sequences.jsonl"},
+            "pq": {"patchiness": 1.0 + 0.3 * level - wobble, "reconstruction_error": 0.1 * level + 0.05,
+                   "m": 4, "variant": "paper"},
+            "lsq": {"patchiness": 2.0 + level + wobble, "error": {"iqr": 0.5 + 0.01 * i}},
+            "spread": {"isoscore": 0.2 + 0.05 * ((3 * i) % 4), "eee": None if i == 2 else 0.3 * level},
+        }))
+    return finetune, measures
+
+
+def test_flatten_measures_keeps_numeric_leaves_only():
+    flat = flatten_measures({
+        "model": {"alpha": 1.0}, "inputs": {"n": 3}, "version": "x", "count": 3,
+        "pq": {"a": 1, "b": None, "c": "paper", "d": True, "e": [1, 2], "f": {"g": 2.5}},
+    })
+    assert set(flat) == {"pq_a", "pq_b", "pq_f_g"}
+    assert flat["pq_a"] == 1.0 and math.isnan(flat["pq_b"]) and flat["pq_f_g"] == 2.5
+
+
+def test_build_results_table_columns_rows_and_values(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    table = build_results_table(finetune, measures)
+    assert list(table.columns[:5]) == ["model", "family", "alpha", "seed", "suite"]
+    assert list(table.columns[5:9]) == [f"score_{t}" for t in TASKS] + ["score_average"]
+    assert list(table.columns[9:]) == sorted([
+        "lsq_error_iqr", "lsq_patchiness", "pq_m", "pq_patchiness", "pq_reconstruction_error",
+        "spread_eee", "spread_isoscore",
+    ])
+    assert len(table) == 10
+    # Sorted: base, then perturbed by α and seed, then the non-standard models by name.
+    assert table["family"].tolist() == ["base"] + ["perturbed"] * 7 + ["non-standard"] * 2
+    swept = table[table["family"] == "perturbed"]
+    assert swept["alpha"].tolist() == [1, 1, 5, 5, 25, 25, 100]
+    assert swept["seed"].tolist() == [1, 2, 1, 2, 1, 2, 1]
+    assert table["model"].iloc[-2:].tolist() == [
+        "minilm-l6-shuffled-embeddings-s1", "minilm-l6-untrained-s1"
+    ]
+    assert table["alpha"].iloc[-2:].isna().all()
+    # The offline suite averages all its tasks.
+    expected = table[[f"score_{t}" for t in TASKS]].mean(axis=1)
+    np.testing.assert_allclose(table["score_average"], expected, rtol=0, atol=1e-15)
+    assert table["spread_eee"].isna().sum() == 1  # a null measure stays missing
+    assert (table["suite"] == "offline").all()
+
+
+def test_table_csv_is_deterministic_and_round_trips(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    first = table_to_csv(build_results_table(finetune, measures))
+    second = table_to_csv(build_results_table(finetune, measures))
+    assert first == second
+    out = write_results_table(build_results_table(finetune, measures), tmp_path / "t.csv")
+    back = pd.read_csv(out)
+    assert back.shape == (10, 16)
+    assert "\r" not in out.read_text()
+    with pytest.raises(LatentgeoError, match="already exists"):
+        write_results_table(back, out)
+
+
+def test_model_with_scores_but_no_measures_is_named(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    (measures / "minilm-l6-a5-s2.json").unlink()
+    with pytest.raises(LatentgeoError, match=r"scores but no measures file: \['minilm-l6-a5-s2'\]"):
+        build_results_table(finetune, measures)
+
+
+def test_model_with_measures_but_no_scores_is_named(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    for f in (finetune / "minilm-l6-a1-s1").iterdir():
+        f.unlink()
+    with pytest.raises(LatentgeoError, match=r"measures but no fine-tuning scores: \['minilm-l6-a1-s1'\]"):
+        build_results_table(finetune, measures)
+
+
+def test_missing_task_and_inconsistent_record_are_named(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    (finetune / "minilm-l6-a25-s1" / "wiki-adjacency.json").unlink()
+    with pytest.raises(LatentgeoError, match=r"'minilm-l6-a25-s1' has no fine-tuning result for tasks \['wiki-adjacency'\]"):
+        build_results_table(finetune, measures)
+
+    finetune, measures = write_fixture(tmp_path / "b")
+    path = measures / "minilm-l6-a5-s1.json"
+    data = json.loads(path.read_text())
+    data["model"]["alpha"] = 6.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatentgeoError, match=r"'minilm-l6-a5-s1': alpha is 5.0 .* but 6.0"):
+        build_results_table(finetune, measures)
+
+
+def test_bad_family_and_empty_folders(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    path = measures / "minilm-l6-a5-s1.json"
+    data = json.loads(path.read_text())
+    data["model"]["family"] = "weird"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatentgeoError, match="family 'weird'"):
+        build_results_table(finetune, measures)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LatentgeoError, match="no fine-tuning results"):
+        build_results_table(tmp_path / "empty", measures)
+    with pytest.raises(LatentgeoError, match="not found"):
+        build_results_table(tmp_path / "nowhere", measures)
+
+
+def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
+    finetune, measures = write_fixture(tmp_path)
+    out = tmp_path / "results" / "table.csv"
+    argv = ["table", "--finetune-dir", str(finetune), "--measures-dir", str(measures), "--out", str(out)]
+    assert main(argv) == 0
+    assert pd.read_csv(out).shape == (10, 16)
+    capsys.readouterr()
+
+    (measures / "minilm-l6-untrained-s1.json").unlink()
+    bad = tmp_path / "bad.csv"
+    argv[-1] = str(bad)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "minilm-l6-untrained-s1" in err and "Traceback" not in err
+    assert not bad.exists()
+
+
+def test_regression_stage_writes_every_output(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    from latentgeo.regression_stage import FIGURE_NAMES, run_regression_stage
+
+    params = load_params(REPO / "profiles" / "smoke.yaml")
+    params = params.model_copy(update={
+        "regression": params.regression.model_copy(update={"group": "family", "top_measures": 2})
+    })
+    out = tmp_path / "out"
+    result = run_regression_stage(
+        params, finetune, measures, out / "table.csv", out / "regression.json", out / "plots",
+        out / "figures",
+    )
+    reg = json.loads((out / "regression.json").read_text())
+    assert reg["profile"] == "smoke" and reg["suite"] == "offline"
+    assert reg["holdout"]["n"] == 2
+    # pq_m is constant (a setting, not a measure): skipped, not fatal, in the default mode.
+    assert "pq_m" in reg["skipped"]
+    strengths = [abs(reg["measures"][m]["r"]) for m in reg["ranking"]]
+    assert strengths == sorted(strengths, reverse=True)
+    assert reg["measures"]["lsq_patchiness"]["r"] < -0.95
+    assert "group_fit" in reg["measures"]["lsq_patchiness"]
+    curve = pd.read_csv(out / "plots" / "score_vs_alpha.csv")
+    assert list(curve.columns[:4]) == ["model", "family", "alpha", "seed"]
+    assert "score_average" in curve.columns and len(curve) == 8
+    pearson = pd.read_csv(out / "plots" / "pearson_r.csv")
+    assert list(pearson.columns[:5]) == ["measure", "n", "r", "ci_low", "ci_high"]
+    assert pearson["r"].is_monotonic_decreasing
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(FIGURE_NAMES.values())
+    assert result.pearson.shape[0] == len(reg["measures"])
+    assert (out / "table.csv").read_text() == table_to_csv(result.table)
+
+
+def test_regression_notebook_is_thin_and_parameterised():
+    nb = json.loads((REPO / "notebooks" / "06_regression.ipynb").read_text())
+    tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    assert "".join(tagged[0]["source"]).splitlines() == [
+        'params_file = "params.yaml"',
+        'finetune_dir = "results/finetune"',
+        'measures_dir = "results/measures"',
+        'table_out = "results/table.csv"',
+        'regression_out = "results/regression.json"',
+        'plots_dir = "results/plots"',
+        'figures_dir = "figures"',
+    ]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert any("load_params(params_file)" in "".join(c["source"]) for c in code)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
