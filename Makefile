@@ -8,10 +8,13 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?=
 PYTEST_ARGS ?=
+# SKIP_INSTALL=1 uses VENV as it is (the end-to-end tests hand over the environment they run in).
+SKIP_INSTALL ?=
 
 BIN     := $(VENV)/bin
 PIN_HASH := $(shell cat requirements.lock requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
 STAMP   := $(VENV)/.installed-$(PIN_HASH)
+ENV_READY := $(if $(SKIP_INSTALL),,$(STAMP))
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
@@ -33,15 +36,15 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-repro: $(STAMP)
+repro: $(ENV_READY)
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/latentgeo params use $(PROFILE); fi
 	$(BIN)/latentgeo params check params.yaml
 	$(BIN)/latentgeo data get
 	$(BIN)/dvc repro
 
-pull: $(STAMP)
+pull: $(ENV_READY)
+	$(BIN)/latentgeo remote pull
 	$(BIN)/latentgeo data get
-	-$(BIN)/dvc pull --allow-missing
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -110,17 +110,13 @@ def get_data(out_dir: str = "data", *, source: str = "packaged", pull_timeout: f
         print(f"{out_dir}/ is up to date with {dvc_file}")
         return "current"
     if Path(dvc_file).exists():
-        try:
-            pulled = _dvc("pull", dvc_file, timeout=pull_timeout)
-            ok = pulled.returncode == 0 and data_is_current(dvc_file)
-            why = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] if not ok else []
-        except subprocess.TimeoutExpired:
-            ok, why = False, [f"no answer within {pull_timeout:.0f} s"]
-        if ok:
-            print(f"{out_dir}/ pulled from remote storage")
+        from ..remote import pull  # probes the remote first, so a silent one costs seconds, not minutes
+
+        report = pull([dvc_file], timeout=pull_timeout)
+        if report.status == "pulled" and data_is_current(dvc_file):
+            print(f"{out_dir}/ pulled from {report.remote}")
             return "pulled"
-        print(f"remote storage did not provide {out_dir}/ ({'; '.join(why) or 'unknown reason'}); "
-              "building it locally from packaged sources")
+        print(f"{out_dir}/ not pulled: {report.reason}; building it locally from packaged sources")
     build_data(out_dir, source="packaged", overwrite=True)
     if Path(dvc_file).exists() and not commit_matching(dvc_file):
         raise LatentgeoError(f"{out_dir}/ built locally differs from {dvc_file}: the packaged sources "

@@ -1,0 +1,57 @@
+"""Helpers for the end-to-end tests: a throw-away copy of the working tree that runs the pipeline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(sys.prefix)
+
+
+def tracked_files(root: Path = ROOT) -> list[str]:
+    """Files git would hand a fresh clone: tracked ones plus new files not ignored."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    return sorted({f for f in out.split("\0") if f and (root / f).is_file()})
+
+
+def copy_worktree(dest: Path) -> Path:
+    """Copy the working tree (as a clone would see it, uncommitted edits included) and commit it."""
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "-c", "user.email=test@example.invalid", "-c", "user.name=test", "commit", "-qm", "snapshot")
+    return dest
+
+
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PATH"] = f"{VENV / 'bin'}:{e['PATH']}"
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        e[var] = "1"
+    e["DVC_NO_ANALYTICS"] = "1"
+    e.setdefault("LATENTGEO_CACHE", str(Path.home() / ".cache" / "latentgeo"))
+    return e
+
+
+def run(cwd: Path, *cmd: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}"
+                             f"\n--- stderr\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def dvc(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run(cwd, str(VENV / "bin" / "python"), "-m", "dvc", *args, **kw)
