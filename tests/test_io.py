@@ -27,6 +27,12 @@ def test_atomic_directory_replaces_only_when_complete(tmp_path):
         assert not target.exists()
     assert (target / "a.txt").read_text() == "a"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert target.stat().st_mode & 0o755 == 0o755  # not mkdtemp's private 0700
+
+
+def test_atomic_file_gets_ordinary_mode(tmp_path):
+    path = io.write_json(tmp_path / "x.json", {"a": 1})
+    assert path.stat().st_mode & 0o644 == 0o644
 
 
 def test_json_is_deterministic_and_plain(tmp_path):

@@ -40,6 +40,12 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -68,6 +74,8 @@ def atomic_output(path: str | os.PathLike, *, directory: bool = False) -> Iterat
         yield tmp
         if not tmp.exists():
             raise LatentgeoError(f"internal error: nothing was written for {path}")
+        # mkdtemp/mkstemp create private (0700/0600) entries; give the result the usual modes.
+        os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~_umask())
         if path.exists() or path.is_symlink():
             _remove(path)
         os.replace(tmp, path)

@@ -1,0 +1,51 @@
+"""``latentgeo perturb``: build one member of the model family (noisy, untrained, shuffled...)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import LatentgeoError
+
+
+def _perturb(args: argparse.Namespace) -> int:
+    from ..perturb import HUB_NONSTANDARD, PERTURBED, build_family_member, check_alpha, check_kind
+
+    check_kind(args.kind)
+    if args.kind in HUB_NONSTANDARD:
+        if args.model is not None:
+            raise LatentgeoError(f"--model does not apply to kind {args.kind!r} (its model is fixed)")
+    elif args.model is None:
+        raise LatentgeoError(f"--model is required for kind {args.kind!r}")
+    if args.kind == PERTURBED:
+        if args.alpha is None:
+            raise LatentgeoError("--alpha is required for kind 'perturbed' (percent, 0..100)")
+        check_alpha(args.alpha)
+    record = build_family_member(
+        args.model, args.kind, args.alpha, args.seed, args.scope, args.out, overwrite=args.overwrite
+    )
+    print(f"wrote {args.out} ({record['model_id']}, family {record['family']})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..perturb import DEFAULT_SCOPE, KINDS, PERTURBED, SCOPES
+
+    parser = sub.add_parser(
+        "perturb",
+        help="build a perturbed or non-standard model folder",
+        description=(
+            "Write a model folder (safetensors, config, tokenizer, latentgeo.json). kind "
+            "'perturbed' applies W <- (1 - a/100) W + (a/100) eps, eps ~ N(0, 1), seeded, to every "
+            "encoder weight; 'untrained' re-initialises the base config; 'shuffled-embeddings' "
+            "permutes the input embedding rows; the other kinds load the paper's hub models."
+        ),
+    )
+    parser.add_argument("--model", help="base model: packaged name, folder, or hub id")
+    parser.add_argument("--alpha", type=float, help="noise level in percent, 0..100 (kind perturbed)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the noise / init / permutation (default 1)")
+    parser.add_argument("--out", required=True, help="output folder (must not exist with other content)")
+    parser.add_argument("--scope", choices=SCOPES, default=DEFAULT_SCOPE,
+                        help=f"which weights get noise (default {DEFAULT_SCOPE}, the paper's)")
+    parser.add_argument("--kind", choices=KINDS, default=PERTURBED, help=f"default {PERTURBED}")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(func=_perturb)
