@@ -1,0 +1,394 @@
+"""Stage 5: latent space translation and stitching across genuinely different sentence encoders.
+
+The same texts (the first ``stitching.n_sentences`` of the offline BBC News topic task: train rows
+then validation rows) are embedded by every encoder of ``stitching.encoders``. For every ordered
+pair (source → target), every method and every pre-processing, a translation is fitted on the first
+``stitching.anchors`` texts and judged on the rest (:mod:`latentgeo.stitch`): reconstruction against
+the mean and N(0,1) estimators, retrieval, and zero-shot stitched topic classification. An
+anchor-count sweep (every method, the first listed pre-processing, one fixed evaluation set: the
+texts after the largest count) and similarity indices per pair (linear/RBF CKA, mutual k-NN)
+complete it.
+
+Outputs (``out_dir``): ``embeddings/<encoder>.npy`` and ``labels.npy`` (reusable with
+``latentgeo stitch``), ``metrics.json`` (settings, summary, every result nested), ``grid.csv``,
+``sweep.csv``, ``similarity.csv``. Figures (``figures_dir``): ``stitching_accuracy.png``,
+``stitching_relative_mse.png``, ``stitching_anchor_sweep.png``, ``stitching_cka_vs_r2.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import LatentgeoError
+from .io import atomic_output, read_jsonl, save_npy, write_json
+
+TASK = "bbc-topic"
+TASK_LABEL = "BBC News topic"
+SUITE = "offline"
+KNN_K = 10
+# Texts embedded per forward batch; BBC texts are ~80 words, so batches stay well below the
+# token budget.
+BATCH_SIZE = 32
+
+
+@dataclass
+class StitchingResult:
+    """What the stage produced: tidy tables, the per-target classifier accuracy, figure paths and
+    the seconds each encoder took to embed the texts (not written to the metrics: they vary)."""
+
+    grid: pd.DataFrame
+    sweep: pd.DataFrame
+    similarity: pd.DataFrame
+    summary: pd.DataFrame
+    figures: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_task_texts(tasks_dir: str | os.PathLike, n: int, task: str = TASK) -> tuple[list[str], np.ndarray]:
+    """The first ``n`` texts and labels of ``<tasks_dir>/<task>/train.jsonl`` then ``validation.jsonl``."""
+    folder = Path(tasks_dir) / task
+    rows: list[dict] = []
+    for split in ("train", "validation"):
+        path = folder / f"{split}.jsonl"
+        if not path.is_file():
+            raise LatentgeoError(f"task file not found: {path} (build the data with `latentgeo data build`)")
+        rows.extend(read_jsonl(path))
+        if len(rows) >= n:
+            break
+    if len(rows) < n:
+        raise LatentgeoError(f"{folder} holds {len(rows)} texts; stitching.n_sentences asks for {n}")
+    rows = rows[:n]
+    for i, row in enumerate(rows):
+        if not isinstance(row.get("text"), str) or "label" not in row:
+            raise LatentgeoError(f"{folder}: record {i} lacks a string 'text' or a 'label'")
+    return [r["text"] for r in rows], np.asarray([r["label"] for r in rows])
+
+
+def embed_encoders(
+    encoders: list[str], texts: list[str], out_dir: Path, *, progress: bool = True
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Sentence embeddings of ``texts`` per encoder, saved as ``out_dir/embeddings/<name>.npy``."""
+    from .encoders import sentence_embeddings
+
+    vectors, seconds = {}, {}
+    for name in encoders:
+        start = time.perf_counter()
+        vectors[name] = sentence_embeddings(name, texts, batch_size=BATCH_SIZE, progress=progress)
+        seconds[name] = time.perf_counter() - start
+        if not np.isfinite(vectors[name]).all():
+            raise LatentgeoError(f"encoder {name} produced non-finite vectors")
+        save_npy(out_dir / "embeddings" / f"{name}.npy", vectors[name])
+    return vectors, seconds
+
+
+# --------------------------------------------------------------------------- the experiments
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Hundreds of small SVD / least-squares fits: one BLAS thread each is faster than two fighting
+    over busy cores (a 768 × 768 SVD took 5.6 s with 2 OpenBLAS threads on a loaded 2-core machine,
+    0.56 s with 1)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _classifiers(vectors: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, seed: int) -> dict:
+    """One target classifier per encoder, trained on the given anchor rows (shared by all pairs)."""
+    from .stitch import fit_target_classifier
+
+    return {name: fit_target_classifier(v[rows], labels[rows], seed) for name, v in vectors.items()}
+
+
+def stitching_grid(
+    vectors: dict[str, np.ndarray],
+    labels: np.ndarray,
+    methods: list[str],
+    preprocesses: list[str],
+    n_anchors: int,
+    seed: int,
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Every ordered pair × method × pre-processing: one row of :func:`latentgeo.stitch.stitch` metrics."""
+    from tqdm.auto import tqdm
+
+    from .stitch import stitch
+
+    clfs = _classifiers(vectors, labels, np.arange(n_anchors), seed)
+    combos = [
+        (s, t, m, p)
+        for s, t in itertools.permutations(vectors, 2)
+        for m in methods
+        for p in preprocesses
+    ]
+    rows = []
+    for s, t, m, p in tqdm(combos, desc="stitch", unit="fit", disable=not progress):
+        metrics, _ = stitch(vectors[s], vectors[t], n_anchors, m, p, labels, seed, classifier=clfs[t])
+        rows.append({"source": s, "target": t, **metrics})
+    return pd.DataFrame(rows)
+
+
+def anchor_sweep(
+    vectors: dict[str, np.ndarray],
+    labels: np.ndarray,
+    methods: list[str],
+    preprocess: str,
+    counts: list[int],
+    seed: int,
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Stitched accuracy and R² vs the number of anchors, on one fixed evaluation set (the rows
+    after the largest count), for every ordered pair and method."""
+    from tqdm.auto import tqdm
+
+    from .stitch import stitch
+
+    counts = sorted(set(counts))
+    top = counts[-1]
+    rows = []
+    combos = [(n, s, t, m) for n in counts for s, t in itertools.permutations(vectors, 2) for m in methods]
+    clfs = {n: _classifiers(vectors, labels, np.arange(n), seed) for n in counts}
+    for n, s, t, m in tqdm(combos, desc="anchor sweep", unit="fit", disable=not progress):
+        keep = np.r_[0:n, top: len(labels)]
+        metrics, _ = stitch(
+            vectors[s][keep], vectors[t][keep], n, m, preprocess, labels[keep], seed, classifier=clfs[n][t]
+        )
+        rows.append({"source": s, "target": t, **metrics})
+    return pd.DataFrame(rows)
+
+
+def similarity_table(vectors: dict[str, np.ndarray], *, k: int = KNN_K) -> pd.DataFrame:
+    """Linear CKA, RBF CKA and mutual k-NN for every unordered pair, on all texts."""
+    from .similarity import linear_cka, mutual_knn, rbf_cka
+
+    rows = []
+    for a, b in itertools.combinations(vectors, 2):
+        x, y = vectors[a], vectors[b]
+        rows.append({
+            "encoder_a": a,
+            "encoder_b": b,
+            "linear_cka": linear_cka(x, y),
+            "rbf_cka": rbf_cka(x, y),
+            f"mutual_knn_{k}": mutual_knn(x, y, k=k),
+        })
+    return pd.DataFrame(rows)
+
+
+def summarise(grid: pd.DataFrame) -> pd.DataFrame:
+    """Mean over ordered pairs of the headline metrics, per method × pre-processing."""
+    cols = ["stitched_accuracy", "target_accuracy", "r2", "mse_rel_mean", "cosine", "top1"]
+    return grid.groupby(["method", "preprocess"], sort=False)[cols].mean().reset_index()
+
+
+def _nested(df: pd.DataFrame, keys: list[str], drop: list[str] = ()) -> dict:
+    """Rows of ``df`` as a dict nested by the ``keys`` columns (for metrics.json)."""
+    out: dict = {}
+    for rec in df.to_dict("records"):
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(str(rec[key]), {})
+        node[str(rec[keys[-1]])] = {c: v for c, v in rec.items() if c not in keys and c not in drop}
+    return out
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> Path:
+    with atomic_output(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
+    return path
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _pair_matrix(grid: pd.DataFrame, encoders: list[str], value: str) -> pd.DataFrame:
+    m = grid.pivot(index="source", columns="target", values=value)
+    return m.reindex(index=encoders, columns=encoders)
+
+
+def _annotated_matrix(ax, matrix: pd.DataFrame, vmin: float | None, vmax: float | None, cmap: str):
+    """A heatmap drawn with imshow and one text per cell (seaborn's heatmap is ~10× slower here)."""
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(values), vmin=vmin, vmax=vmax, cmap=cmap)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            r, g, b, _ = image.cmap(image.norm(v))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # perceived luminance of the cell
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
+    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=60, ha="right")
+    ax.set_yticks(range(values.shape[0]), matrix.index)
+    ax.grid(False)
+    return image
+
+
+def plot_heatmaps(
+    grid: pd.DataFrame, value: str, label: str, path: Path, *, profile: str, note: str,
+    vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
+) -> Path:
+    """One source × target heatmap of ``value`` per method (columns) and pre-processing (rows)."""
+    from .figures import _figure, _save, _style, provenance
+
+    encoders = list(dict.fromkeys([*grid["source"], *grid["target"]]))
+    methods, preps = list(dict.fromkeys(grid["method"])), list(dict.fromkeys(grid["preprocess"]))
+    with _style():
+        fig = _figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 0.9)
+        axes = fig.subplots(len(preps), len(methods), squeeze=False)
+        for (i, p), (j, m) in itertools.product(enumerate(preps), enumerate(methods)):
+            ax = axes[i, j]
+            sub = grid[(grid["method"] == m) & (grid["preprocess"] == p)]
+            image = _annotated_matrix(ax, _pair_matrix(sub, encoders, value), vmin, vmax, cmap)
+            ax.set_title(f"{m} · {p}")
+            ax.set_xlabel("target" if i == len(preps) - 1 else "")
+            ax.set_ylabel("source" if j == 0 else "")
+            if j:
+                ax.set_yticklabels([])
+            if i < len(preps) - 1:
+                ax.set_xticklabels([])
+        fig.colorbar(image, ax=axes, label=label, shrink=0.8)
+        fig.suptitle(f"{label} per encoder pair (blank diagonal: same encoder)\n{provenance(SUITE, profile, note)}")
+        return _save(fig, path)
+
+
+def plot_anchor_sweep(sweep: pd.DataFrame, path: Path, *, profile: str, note: str, seed: int) -> Path:
+    """Stitched accuracy vs anchors (log axis), mean over ordered pairs with a seeded 95 % band."""
+    import seaborn as sns
+
+    from .figures import _figure, _save, _style, provenance
+
+    with _style():
+        fig = _figure(6.0, 3.8)
+        ax = fig.subplots()
+        sns.lineplot(
+            data=sweep, x="n_anchors", y="stitched_accuracy", hue="method", marker="o", ax=ax,
+            errorbar=("ci", 95), n_boot=1000, seed=seed,
+        )
+        target = sweep.groupby("n_anchors")["target_accuracy"].mean()
+        ax.plot(target.index, target.values, "k--", lw=1, label="target's own (mean)")
+        ax.axhline(sweep["chance_accuracy"].mean(), color="grey", ls=":", lw=1, label="chance (majority)")
+        ax.set_xscale("log")
+        counts = sorted(sweep["n_anchors"].unique())
+        ax.set_xticks(counts, [str(c) for c in counts])
+        ax.minorticks_off()
+        ax.set_xlabel("anchors (parallel texts, log scale)")
+        ax.set_ylabel("stitched accuracy on the fixed evaluation set")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right")
+        fig.suptitle(f"Zero-shot stitched accuracy vs. number of anchors\n{provenance(SUITE, profile)}\n{note}")
+        return _save(fig, path)
+
+
+def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, profile: str, note: str) -> Path:
+    """Each ordered pair's linear CKA against its stitch R², per method (colour) and pre-processing."""
+    import seaborn as sns
+
+    from .figures import _figure, _save, _style, provenance
+
+    cka = {frozenset((r.encoder_a, r.encoder_b)): r.linear_cka for r in similarity.itertuples()}
+    data = grid.assign(linear_cka=[cka[frozenset((s, t))] for s, t in zip(grid["source"], grid["target"])])
+    low = max(-1.0, float(data["r2"].min()) - 0.05)
+    with _style():
+        fig = _figure(6.0, 4.0)
+        ax = fig.subplots()
+        sns.scatterplot(data=data, x="linear_cka", y="r2", hue="method", style="preprocess", ax=ax, s=30)
+        ax.set_ylim(low, 1.0)
+        ax.set_xlabel("linear CKA of the pair (all texts)")
+        ax.set_ylabel("stitch R² on evaluation texts" + (" (clipped at −1)" if low == -1.0 else ""))
+        ax.legend(loc="best", fontsize=6, ncols=2)
+        fig.suptitle(f"Similarity index vs. translation quality\n{provenance(SUITE, profile)}\n{note}")
+        return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def run_stitching_study(
+    params, texts: list[str], labels: np.ndarray, out_dir: str | os.PathLike, figures_dir: str | os.PathLike,
+    *, progress: bool = True,
+) -> StitchingResult:
+    """Embed, translate, judge, and draw; see the module docstring for what is written where."""
+    cfg = params.stitching
+    labels = np.asarray(labels)
+    if len(texts) != len(labels):
+        raise LatentgeoError(f"{len(texts)} texts but {len(labels)} labels")
+    if len(texts) != cfg.n_sentences:
+        raise LatentgeoError(f"{len(texts)} texts given; stitching.n_sentences is {cfg.n_sentences}")
+    out_dir, figures_dir = Path(out_dir), Path(figures_dir)
+    note = f"{TASK_LABEL}, {len(texts)} texts, {cfg.anchors} anchors"
+
+    vectors, timings = embed_encoders(list(cfg.encoders), list(texts), out_dir, progress=progress)
+    save_npy(out_dir / "labels.npy", labels)
+    start = time.perf_counter()
+    with _one_blas_thread():
+        grid = stitching_grid(vectors, labels, list(cfg.methods), list(cfg.preprocess), cfg.anchors, cfg.seed, progress=progress)
+    timings["grid"] = time.perf_counter() - start
+    start = time.perf_counter()
+    sweep_prep = cfg.preprocess[0]
+    with _one_blas_thread():
+        sweep = (
+            anchor_sweep(vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed, progress=progress)
+            if cfg.anchor_sweep else pd.DataFrame()
+        )
+    timings["sweep"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with _one_blas_thread():
+        similarity = similarity_table(vectors)
+    timings["similarity"] = time.perf_counter() - start
+    summary = summarise(grid)
+
+    _write_csv(grid, out_dir / "grid.csv")
+    _write_csv(sweep, out_dir / "sweep.csv")
+    _write_csv(similarity, out_dir / "similarity.csv")
+    write_json(out_dir / "metrics.json", {
+        "profile": params.profile,
+        "suite": SUITE,
+        "task": TASK,
+        "settings": {**cfg.model_dump(), "sweep_preprocess": sweep_prep},
+        "dims": {name: int(v.shape[1]) for name, v in vectors.items()},
+        "summary": _nested(summary, ["method", "preprocess"]),
+        "pairs": _nested(grid, ["source", "target", "method", "preprocess"]),
+        "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess"]) if len(sweep) else {},
+        "similarity": _nested(similarity, ["encoder_a", "encoder_b"]),
+    })
+
+    figures = {
+        "accuracy": plot_heatmaps(
+            grid, "stitched_accuracy", "stitched accuracy", figures_dir / "stitching_accuracy.png",
+            profile=params.profile, note=note, vmin=0.0, vmax=1.0,
+        ),
+        "relative_mse": plot_heatmaps(
+            grid, "mse_rel_mean", "MSE / mean-estimator MSE", figures_dir / "stitching_relative_mse.png",
+            profile=params.profile, note=note, vmin=0.0, vmax=max(1.0, float(grid["mse_rel_mean"].quantile(0.95))),
+            cmap="magma_r",
+        ),
+        "cka_vs_r2": plot_cka_vs_r2(grid, similarity, figures_dir / "stitching_cka_vs_r2.png", profile=params.profile, note=note),
+    }
+    if len(sweep):
+        figures["anchor_sweep"] = plot_anchor_sweep(
+            sweep, figures_dir / "stitching_anchor_sweep.png", profile=params.profile,
+            note=f"{TASK_LABEL}, pre-processing {sweep_prep}, {len(texts) - max(cfg.anchor_sweep)} evaluation texts",
+            seed=cfg.seed,
+        )
+    return StitchingResult(grid, sweep, similarity, summary, figures, timings)
+
+
+def run_stitching_stage(
+    params, tasks_dir: str | os.PathLike, out_dir: str | os.PathLike, figures_dir: str | os.PathLike,
+    *, progress: bool = True,
+) -> StitchingResult:
+    """The notebook's one call: read the texts of the BBC topic task, then :func:`run_stitching_study`."""
+    texts, labels = load_task_texts(tasks_dir, params.stitching.n_sentences)
+    return run_stitching_study(params, texts, labels, out_dir, figures_dir, progress=progress)

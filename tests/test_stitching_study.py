@@ -1,0 +1,108 @@
+"""The stitching stage end to end on tiny stand-in encoders: outputs, consistency, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentgeo import encoders
+from latentgeo.config import load_params
+from latentgeo.errors import LatentgeoError
+from latentgeo.io import write_jsonl
+from latentgeo.stitch import stitch
+from latentgeo.stitching_study import load_task_texts, run_stitching_stage
+
+N_TEXTS = 60
+WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
+
+
+@pytest.fixture
+def tasks_dir(tmp_path):
+    """A tiny BBC-topic layout: train.jsonl then validation.jsonl with text and label."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(N_TEXTS + 10):
+        label = int(rng.integers(0, 3))
+        words = rng.choice(WORDS[label].split() + "the a of and in".split(), size=8)
+        rows.append({"text": " ".join(words) + f" item{i}", "label": label})
+    folder = tmp_path / "tasks" / "bbc-topic"
+    write_jsonl(folder / "train.jsonl", rows[:40])
+    write_jsonl(folder / "validation.jsonl", rows[40:])
+    return tmp_path / "tasks"
+
+
+def fake_sentence_embeddings(name, texts, **_):
+    """Deterministic bag-of-words encoders of different widths, one random word table each."""
+    dim = {"minilm-l6": 12, "wordllama": 8, "spacy-md": 10}[name]
+    rng = np.random.default_rng(dim)
+    table = {}
+    out = np.zeros((len(texts), dim), np.float32)
+    for i, text in enumerate(texts):
+        for w in text.split():
+            if w not in table:
+                table[w] = rng.normal(size=dim)
+            out[i] += np.tanh(table[w]) if name == "spacy-md" else table[w]
+    return out / 8
+
+
+@pytest.fixture
+def params():
+    base = load_params("profiles/smoke.yaml")
+    stitching = base.stitching.model_copy(update={
+        "encoders": ["minilm-l6", "wordllama", "spacy-md"],
+        "methods": ["ortho", "affine"],  # the MLP is covered in test_translate
+        "n_sentences": N_TEXTS, "anchors": 30, "anchor_sweep": [15, 30],
+    })
+    return base.model_copy(update={"stitching": stitching})
+
+
+def test_load_task_texts_reads_train_then_validation(tasks_dir):
+    texts, labels = load_task_texts(tasks_dir, 45)
+    assert len(texts) == 45 and texts[40].endswith("item40") and labels.shape == (45,)
+    with pytest.raises(LatentgeoError, match="asks for 100"):
+        load_task_texts(tasks_dir, 100)
+    with pytest.raises(LatentgeoError, match="not found"):
+        load_task_texts(tasks_dir / "nowhere", 10)
+
+
+def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, params, tmp_path, monkeypatch):
+    monkeypatch.setattr(encoders, "sentence_embeddings", fake_sentence_embeddings)
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        result = run_stitching_stage(params, tasks_dir, run / "out", run / "fig", progress=False)
+
+    out = runs[0] / "out"
+    grid = pd.read_csv(out / "grid.csv")
+    assert len(grid) == 3 * 2 * 2 * 2  # ordered pairs × methods × pre-processing
+    assert set(grid["source"]) == {"minilm-l6", "wordllama", "spacy-md"}
+    # a row of the grid is exactly what `stitch` gives on the saved embeddings
+    src, tgt = np.load(out / "embeddings" / "wordllama.npy"), np.load(out / "embeddings" / "spacy-md.npy")
+    labels = np.load(out / "labels.npy")
+    want, _ = stitch(src, tgt, 30, "affine", "l2", labels, 0)
+    row = grid[(grid.source == "wordllama") & (grid.target == "spacy-md") & (grid.method == "affine") & (grid.preprocess == "l2")]
+    assert row["stitched_accuracy"].item() == pytest.approx(want["stitched_accuracy"])
+    assert row["r2"].item() == pytest.approx(want["r2"])
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pairs"]["wordllama"]["spacy-md"]["affine"]["l2"]["r2"] == pytest.approx(want["r2"])
+    assert set(metrics["summary"]) == {"ortho", "affine"}
+    assert metrics["dims"] == {"minilm-l6": 12, "wordllama": 8, "spacy-md": 10}
+    sweep = pd.read_csv(out / "sweep.csv")
+    assert sorted(sweep["n_anchors"].unique()) == [15, 30] and (sweep["n_eval"] == N_TEXTS - 30).all()
+    assert len(pd.read_csv(out / "similarity.csv")) == 3
+    assert set(result.figures) == {"accuracy", "relative_mse", "anchor_sweep", "cka_vs_r2"}
+
+    # same inputs, same bytes: metrics, tables and figures (seeded bands, no PNG metadata)
+    for path in sorted(p for p in runs[0].rglob("*") if p.is_file()):
+        twin = runs[1] / path.relative_to(runs[0])
+        assert path.read_bytes() == twin.read_bytes(), path.name
+
+
+def test_stage_refuses_too_few_texts(tasks_dir, params, tmp_path):
+    small = params.model_copy(update={"stitching": params.stitching.model_copy(update={"n_sentences": 500})})
+    with pytest.raises(LatentgeoError, match="n_sentences asks for 500"):
+        run_stitching_stage(small, tasks_dir, tmp_path / "out", tmp_path / "fig", progress=False)
+    assert not (tmp_path / "out").exists()
