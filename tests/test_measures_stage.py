@@ -205,3 +205,30 @@ def test_plot_code_histograms():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_reference_adds_the_stitchability_section(npy, tmp_path):
+    X = np.load(npy)
+    rotated = tmp_path / "rotated.npy"
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(X.shape[1], X.shape[1])))
+    np.save(rotated, (X @ q).astype(np.float32))
+    out = tmp_path / "m.json"
+    measures_file(npy, out, quantizers=("pq",), nbits=4, progress=False, reference=rotated)
+    rec = read_json(out)
+    # A rotation of the base is perfectly stitchable: ortho R² = 1, linear CKA = 1.
+    assert rec["stitch"]["ortho_r2"] == pytest.approx(1.0, abs=1e-4)
+    assert rec["stitch"]["linear_cka"] == pytest.approx(1.0, abs=1e-6)
+    assert rec["inputs"]["reference"] == "rotated.npy"
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.random.default_rng(2).normal(size=X.shape).astype(np.float32))
+    measures_file(npy, out, quantizers=("pq",), nbits=4, progress=False, reference=noise, overwrite=True)
+    assert read_json(out)["stitch"]["ortho_r2"] < 0.1
+
+
+def test_reference_with_other_rows_is_refused_before_work(npy, tmp_path):
+    short = tmp_path / "short.npy"
+    np.save(short, np.load(npy)[:10])
+    out = tmp_path / "m.json"
+    with pytest.raises(Exception, match="same sequences"):
+        measures_file(npy, out, nbits=4, progress=False, reference=short)
+    assert not out.exists()

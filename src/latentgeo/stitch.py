@@ -186,7 +186,7 @@ def stitchability_measures(
     *,
     max_rows: int = STITCHABILITY_MAX_ROWS,
     anchor_fraction: float = STITCHABILITY_ANCHOR_FRACTION,
-    preprocess: str = "standard",
+    preprocess: str = "center",
 ) -> dict:
     """How well a (perturbed) model's token space translates onto its unperturbed base's.
 
@@ -194,7 +194,9 @@ def stitchability_measures(
     ``max_rows`` rows is split at random into anchors (``anchor_fraction``) and evaluation rows.
     Returns ``ortho_r2`` and ``linear_r2`` (R² of the translated evaluation rows, ``preprocess``
     scaling) and ``linear_cka`` of the subsample: higher means the perturbed space is closer to a
-    rotation / linear image of the base's.
+    rotation / linear image of the base's. ``center`` is the default because it keeps an exact
+    rotation of the base at R² = 1; per-dimension ``standard`` scaling and ``l2`` row normalisation
+    do not (they score an exactly rotated, or identical, copy of the base below 1).
     """
     x, y = np.asarray(model_vectors), np.asarray(base_vectors)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:

@@ -236,8 +236,13 @@ def measures_file(
     progress: bool = True,
     twonn_sample: int = intrinsic.DEFAULT_TWONN_SAMPLE,
     anisotropy_pairs: int = spread.DEFAULT_ANISOTROPY_PAIRS,
+    reference: str | os.PathLike | None = None,
 ) -> MeasureReport:
     """Measure the sample in ``embeddings_npy`` (n, d) and write the record to ``out_json``.
+
+    With ``reference`` (the unperturbed base's token vectors of the same sequences, row-paired),
+    a ``stitch`` section adds how well this space translates onto the base's
+    (:func:`latentgeo.stitch.stitchability_measures`): a geometric measure beyond the paper.
 
     Settings, output path, file, sample and sidecar are all checked before any training; the JSON
     is written atomically and deterministically (same file and settings → same bytes). The record
@@ -247,6 +252,14 @@ def measures_file(
     out_json = check_output_path(out_json, overwrite=overwrite)
     X = load_npy(embeddings_npy)
     model = sidecar_model(embeddings_npy)
+    base = None
+    if reference is not None:
+        base = load_npy(reference)
+        if base.shape[0] != X.shape[0]:
+            raise LatentgeoError(
+                f"reference {reference} has {base.shape[0]} token vectors but {embeddings_npy} has "
+                f"{X.shape[0]}: stitchability needs the same sequences through the same tokenizer"
+            )
     report = measure_space(
         X,
         quantizers=quantizers,
@@ -260,6 +273,12 @@ def measures_file(
     )
     report.record["inputs"]["source"] = Path(embeddings_npy).name
     report.record["inputs"]["source_sha256"] = file_sha256(embeddings_npy)
+    if base is not None:
+        from ..stitch import stitchability_measures
+
+        report.record["stitch"] = stitchability_measures(X, base, seed=seed)
+        report.record["inputs"]["reference"] = Path(reference).name
+        report.record["inputs"]["reference_sha256"] = file_sha256(reference)
     if model is not None:
         report.record["model"] = model
     write_json(out_json, report.record)
