@@ -1,0 +1,191 @@
+"""Benchmark: the fine-tuning stage's training loop vs. padding to the maximum length.
+
+Same model (minilm-l6), same examples, same settings (the profile's ``finetune`` section), one
+process, one after the other per task:
+
+* **stage**: what ``latentgeo finetune`` runs: dynamic padding per batch + length-grouped batches;
+* **baseline**: every sequence padded to ``max_length``, batches in uniform random order.
+
+Prints training examples/s of both and their ratio (target ≥ 1.5×), then estimates the whole
+fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs) from the
+measured rates and per-run overheads.
+
+Data: the offline suite (``--data-dir``, default ``data/tasks/offline``) if it exists, else
+stand-ins of the same three shapes made from gensim's packaged Lee news corpus (80-word leads,
+single sentences, consecutive sentence pairs).
+
+    python bench/finetune.py [--params params.yaml] [--data-dir DIR] [--train-examples 192]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_t0 = time.perf_counter()
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from latentgeo.config import load_params  # noqa: E402
+from latentgeo.datasets_io import TaskData, read_offline_task, subsample  # noqa: E402
+from latentgeo.finetune import (  # noqa: E402
+    FinetuneSettings,
+    build_trainer,
+    load_classifier,
+    tokenize_split,
+)
+from latentgeo.models import load_tokenizer  # noqa: E402
+from latentgeo.tasks import get_task  # noqa: E402
+
+IMPORT_S = time.perf_counter() - _t0
+MODEL = "minilm-l6"
+PAPERMILL_START_S = 3.0  # per notebook run from the command line (see the offline facts)
+
+
+def lee_standins(n: int, seed: int = 0) -> dict[str, TaskData]:
+    """Three tasks shaped like the offline suite, from the Lee news corpus (gensim's test data)."""
+    import datasets
+    import gensim
+
+    path = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+    docs = [d.strip() for d in path.read_text(encoding="latin-1").splitlines() if d.strip()]
+    sentences = [[s for s in re.split(r"(?<=[.!?])\s+", d) if len(s.split()) >= 5] for d in docs]
+    leads = [" ".join(d.split()[:80]) for d in docs]
+    singles = [s for doc in sentences for s in doc]
+    pairs = [(a, b) for doc in sentences for a, b in zip(doc[::2], doc[1::2])]
+    rng = np.random.default_rng(seed)
+
+    def make(task: str, columns: dict[str, list[str]], num_labels: int) -> TaskData:
+        size = len(next(iter(columns.values())))
+        idx = rng.permutation(size)[: 2 * n]
+        n_train = min(n, len(idx) * 2 // 3)  # only 300 leads: keep a third for evaluation
+        cols = {k: [v[i] for i in idx] for k, v in columns.items()}
+        cols["label"] = [int(i) % num_labels for i in idx]  # labels do not affect throughput
+        ds = datasets.Dataset.from_dict(cols)
+        return TaskData(get_task(task), ds.select(range(n_train)),
+                        {"validation": ds.select(range(n_train, len(ds)))})
+
+    return {
+        "bbc-topic": make("bbc-topic", {"text": leads}, 5),
+        "wiki-acceptability": make("wiki-acceptability", {"sentence": singles}, 2),
+        "wiki-adjacency": make("wiki-adjacency", {"sentence1": [a for a, _ in pairs],
+                                                  "sentence2": [b for _, b in pairs]}, 2),
+    }
+
+
+def measure(data: TaskData, settings: FinetuneSettings, *, stage_loop: bool) -> dict[str, float]:
+    """Set-up, training and evaluation times of one run (the stage's loop or the baseline)."""
+    task = data.task
+    start = time.perf_counter()
+    tokenizer = load_tokenizer(MODEL)
+    pad = not stage_loop
+    train = tokenize_split(data.train, tokenizer, task, settings.max_length, pad_to_max_length=pad)
+    evaluation = tokenize_split(data.validation["validation"], tokenizer, task, settings.max_length,
+                                pad_to_max_length=pad)
+    classifier = load_classifier(MODEL, task, settings.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = build_trainer(classifier, tokenizer, train, task, settings, scratch,
+                                group_by_length=stage_loop, show_progress=False)
+        setup_s = time.perf_counter() - start
+        t = time.perf_counter()
+        trainer.train()
+        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        trainer.evaluate(eval_dataset=evaluation)
+        eval_s = time.perf_counter() - t
+    lengths = [sum(m) for m in train["attention_mask"]]
+    return {
+        "setup_s": setup_s,
+        "train_ex_per_s": len(train) * settings.epochs / train_s,
+        "eval_ex_per_s": len(evaluation) / eval_s,
+        "mean_tokens": float(np.mean(lengths)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data-dir", default="data/tasks/offline")
+    parser.add_argument("--train-examples", type=int, default=None,
+                        help="training examples per timed run, one epoch (default: the profile's "
+                             "train_size; length grouping works on groups of 4 batches and more, so "
+                             "fewer examples understate it)")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="override the profile's max_length (e.g. 128, the paper's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own). On a 2-core machine shared "
+                             "with other jobs, 1 thread avoids OpenMP threads stalling each other")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    params = load_params(args.params)
+    ft = params.finetune
+    n_timed = args.train_examples or ft.train_size or 600
+    length = {"max_length": args.max_length} if args.max_length else {}
+    timed = FinetuneSettings.from_params(ft, epochs=1, train_size=n_timed, eval_size=n_timed, **length)
+    offline = Path(args.data_dir)
+    if offline.is_dir():
+        source = f"offline suite in {offline}"
+        suite = {name: subsample(read_offline_task(get_task(name), offline), timed.train_size,
+                                 timed.eval_size, timed.seed) for name in ft.tasks}
+    else:
+        source = "Lee-corpus stand-ins (no offline suite found)"
+        suite = {name: d for name, d in lee_standins(n_timed).items() if name in ft.tasks}
+    print(f"model {MODEL}, {source}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}")
+    print(f"settings: batch {timed.batch_size}, max_length {timed.max_length}, "
+          f"{n_timed} training examples, 1 epoch per timed run\n")
+
+    # A throw-away run first, so that one-off start-up costs do not land on either side.
+    warm = next(iter(suite.values()))
+    measure(TaskData(warm.task, warm.train.select(range(32)), warm.validation), timed, stage_loop=True)
+
+    header = f"{'task':20s} {'tokens/ex':>9s} {'stage ex/s':>10s} {'padded ex/s':>11s} {'ratio':>6s}"
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for name, data in suite.items():
+        stage = measure(data, timed, stage_loop=True)
+        base = measure(data, timed, stage_loop=False)
+        results[name] = (stage, base)
+        print(f"{name:20s} {stage['mean_tokens']:9.1f} {stage['train_ex_per_s']:10.1f} "
+              f"{base['train_ex_per_s']:11.1f} {stage['train_ex_per_s'] / base['train_ex_per_s']:6.2f}")
+    stage_total = sum(len(suite[n].train) / s["train_ex_per_s"] for n, (s, _) in results.items())
+    base_total = sum(len(suite[n].train) / b["train_ex_per_s"] for n, (_, b) in results.items())
+    print(f"{'suite (time-weighted)':20s} {'':9s} {'':10s} {'':11s} {base_total / stage_total:6.2f}"
+          "   (target ≥ 1.5)")
+
+    if args.max_length:
+        print(f"\n(grid estimate skipped: --max-length {args.max_length} is not the profile's)")
+        return
+    n_models = len(params.perturb.alphas) * len(params.perturb.seeds) + len(params.perturb.nonstandard)
+    print(f"\ngrid estimate for profile {params.profile!r}: {n_models} models × {len(ft.tasks)} tasks, "
+          f"epochs {ft.epochs}, train_size {ft.train_size}, eval_size {ft.eval_size}, "
+          f"max_length {ft.max_length}")
+    total = 0.0
+    for name, (stage, _) in results.items():
+        n_train = ft.train_size or len(suite[name].train)
+        n_eval = ft.eval_size or len(suite[name].validation["validation"])
+        per_run = (PAPERMILL_START_S + IMPORT_S + stage["setup_s"]
+                   + n_train * ft.epochs / stage["train_ex_per_s"] + n_eval / stage["eval_ex_per_s"])
+        total += n_models * per_run
+        print(f"  {name:20s} {per_run:6.1f} s per model "
+              f"(train {n_train * ft.epochs / stage['train_ex_per_s']:.1f} s, "
+              f"eval {n_eval / stage['eval_ex_per_s']:.1f} s, overhead "
+              f"{PAPERMILL_START_S + IMPORT_S + stage['setup_s']:.1f} s)")
+    print(f"  whole grid: {total / 60:.1f} min (target ~15 min)")
+
+
+if __name__ == "__main__":
+    main()
