@@ -60,7 +60,7 @@ def test_manifest_lists_every_file_with_its_hash(built):
     assert manifest["corpus_sources"] == ["lee", "wikipedia"]
     for rel, info in manifest["files"].items():
         assert len(io.read_jsonl(built / rel)) == info["records"]
-        assert build._sha256(built / rel) == info["sha256"]
+        assert io.file_sha256(built / rel) == info["sha256"]
 
 
 def test_corpus_is_clean_deduplicated_and_mixed(built):
@@ -98,14 +98,16 @@ def test_offline_tasks_are_balanced_disjoint_and_well_formed(built, task):
     assert not train_texts & val_texts
 
 
-def test_swap_two_words_keeps_the_words_and_the_ends():
+def test_shuffle_interior_words_keeps_the_words_and_the_ends():
     import numpy as np
 
     s = "The quick brown fox jumps over the lazy dog."
-    out = offline_tasks.swap_two_words(s, np.random.default_rng(0))
+    out = offline_tasks.shuffle_interior_words(s, np.random.default_rng(0))
     assert out != s and sorted(out.split()) == sorted(s.split())
     assert out.split()[0] == "The" and out.split()[-1] == "dog."
-    assert offline_tasks.swap_two_words("One two three.", np.random.default_rng(0)) is None
+    assert out == offline_tasks.shuffle_interior_words(s, np.random.default_rng(0))  # seeded
+    for impossible in ("One two three.", "A the THE end."):  # one interior word / one up to case
+        assert offline_tasks.shuffle_interior_words(impossible, np.random.default_rng(0)) is None
 
 
 def test_build_refuses_a_folder_with_content(tmp_path, capsys):

@@ -67,3 +67,14 @@ def test_read_sequences_text_and_jsonl(tmp_path):
         io.read_sequences(tmp_path / "e.txt")
     with pytest.raises(LatentgeoError, match="not found"):
         io.read_sequences(tmp_path / "missing.txt")
+
+
+def test_file_sha256_matches_hashlib_on_multi_block_file(tmp_path):
+    import hashlib
+
+    from latentgeo.io import file_sha256
+
+    path = tmp_path / "blob.bin"
+    payload = np.random.default_rng(0).bytes((1 << 20) * 2 + 17)  # crosses two block boundaries
+    path.write_bytes(payload)
+    assert file_sha256(path) == hashlib.sha256(payload).hexdigest()

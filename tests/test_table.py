@@ -41,8 +41,15 @@ def fixture_models() -> list[dict]:
     return models
 
 
+def _stage_path(model: dict) -> str:
+    """Where the pipeline puts a model's outputs: ``<group>/<short id>`` (dvc.yaml)."""
+    group = "nonstandard" if model["family"] == "non-standard" else "perturbed"
+    return f"{group}/{model['model_id'].removeprefix('minilm-l6-')}"
+
+
 def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, Path]:
-    """Write ``finetune/<id>/<task>.json`` and ``measures/<id>.json`` with known numbers.
+    """Write ``finetune/<group>/<short id>/<task>.json`` and ``measures/<group>/<short id>.json``
+    (the pipeline's layout, where paths do not spell the model id) with known numbers.
 
     The average score falls linearly with ``lsq.patchiness`` (= log1p α, plus a little
     seed-dependent wobble); the non-standard models sit low on both.
@@ -52,7 +59,7 @@ def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, P
         alpha = model["alpha"]
         level = math.log1p(alpha) if alpha is not None else 5.0 + 0.1 * i
         wobble = 0.01 * ((7 * i) % 5 - 2)
-        folder = finetune / model["model_id"]
+        folder = finetune / _stage_path(model)
         folder.mkdir(parents=True, exist_ok=True)
         for t, task in enumerate(TASKS):
             score = 0.9 - 0.12 * level + wobble + 0.02 * t
@@ -60,8 +67,9 @@ def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, P
                 "model": model, "task": task, "suite": "offline", "metric": "accuracy",
                 "score": score, "metrics": {"accuracy": score}, "chance": 0.2,
             }))
-        measures.mkdir(parents=True, exist_ok=True)
-        (measures / f"{model['model_id']}.json").write_text(json.dumps({
+        measure_file = measures / f"{_stage_path(model)}.json"
+        measure_file.parent.mkdir(parents=True, exist_ok=True)
+        measure_file.write_text(json.dumps({
             "model": model,
             "inputs": {"n_points": 1000, "sequences": "data/corpus/sequences.jsonl"},
             "pq": {"patchiness": 1.0 + 0.3 * level - wobble, "reconstruction_error": 0.1 * level + 0.05,
@@ -122,14 +130,14 @@ def test_table_csv_is_deterministic_and_round_trips(tmp_path):
 
 def test_model_with_scores_but_no_measures_is_named(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    (measures / "minilm-l6-a5-s2.json").unlink()
+    (measures / "perturbed/a5-s2.json").unlink()
     with pytest.raises(LatentgeoError, match=r"scores but no measures file: \['minilm-l6-a5-s2'\]"):
         build_results_table(finetune, measures)
 
 
 def test_model_with_measures_but_no_scores_is_named(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    for f in (finetune / "minilm-l6-a1-s1").iterdir():
+    for f in (finetune / "perturbed/a1-s1").iterdir():
         f.unlink()
     with pytest.raises(LatentgeoError, match=r"measures but no fine-tuning scores: \['minilm-l6-a1-s1'\]"):
         build_results_table(finetune, measures)
@@ -137,12 +145,12 @@ def test_model_with_measures_but_no_scores_is_named(tmp_path):
 
 def test_missing_task_and_inconsistent_record_are_named(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    (finetune / "minilm-l6-a25-s1" / "wiki-adjacency.json").unlink()
+    (finetune / "perturbed/a25-s1/wiki-adjacency.json").unlink()
     with pytest.raises(LatentgeoError, match=r"'minilm-l6-a25-s1' has no fine-tuning result for tasks \['wiki-adjacency'\]"):
         build_results_table(finetune, measures)
 
     finetune, measures = write_fixture(tmp_path / "b")
-    path = measures / "minilm-l6-a5-s1.json"
+    path = measures / "perturbed/a5-s1.json"
     data = json.loads(path.read_text())
     data["model"]["alpha"] = 6.0
     path.write_text(json.dumps(data))
@@ -150,9 +158,24 @@ def test_missing_task_and_inconsistent_record_are_named(tmp_path):
         build_results_table(finetune, measures)
 
 
+def test_two_files_for_one_model_are_refused(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    copy = measures / "elsewhere" / "a5-s1.json"
+    copy.parent.mkdir()
+    copy.write_text((measures / "perturbed/a5-s1.json").read_text())
+    with pytest.raises(LatentgeoError, match=r"'minilm-l6-a5-s1' has two measures files"):
+        build_results_table(finetune, measures)
+    copy.unlink()
+    extra = finetune / "old" / "bbc-topic.json"
+    extra.parent.mkdir()
+    extra.write_text((finetune / "perturbed/a5-s1/bbc-topic.json").read_text())
+    with pytest.raises(LatentgeoError, match=r"'minilm-l6-a5-s1' has two results for task 'bbc-topic'"):
+        build_results_table(finetune, measures)
+
+
 def test_bad_family_and_empty_folders(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    path = measures / "minilm-l6-a5-s1.json"
+    path = measures / "perturbed/a5-s1.json"
     data = json.loads(path.read_text())
     data["model"]["family"] = "weird"
     path.write_text(json.dumps(data))
@@ -173,7 +196,7 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
     assert pd.read_csv(out).shape == (10, 16)
     capsys.readouterr()
 
-    (measures / "minilm-l6-untrained-s1.json").unlink()
+    (measures / "nonstandard/untrained-s1.json").unlink()
     bad = tmp_path / "bad.csv"
     argv[-1] = str(bad)
     assert main(argv) == 2

@@ -15,7 +15,6 @@ Output layout: ``vectors`` is ``(n_tokens, d)`` float32, the rows of sequence ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .errors import LatentgeoError
-from .io import check_output_path, read_sequences, save_npy, write_json
+from .io import check_output_path, file_sha256, read_sequences, save_npy, write_json
 
 POOLINGS = ("none", "mean")
 # The paper truncates to max_position_embeddings − 3 tokens (specials included).
@@ -269,14 +268,6 @@ def embed_texts(
 def sidecar_path(out_npy: str | os.PathLike) -> Path:
     """``X.json`` beside ``X.npy``."""
     return Path(out_npy).with_suffix(".json")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def embed_file(

@@ -9,6 +9,7 @@ keys, fixed float formatting) so that the same inputs give the same bytes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -196,3 +197,12 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError) as err:
         raise LatentgeoError(f"cannot read {path} as a .npy array: {err}") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (files may be larger than memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

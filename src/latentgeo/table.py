@@ -2,10 +2,15 @@
 
 Inputs are the outputs of two earlier stages, joined on ``model_id``:
 
-* ``<finetune_dir>/<model_id>/<task>.json``: one fine-tuning result, with keys ``model`` (the
-  model record of ``latentgeo.json``), ``task``, ``suite`` and ``score`` (the task's metric);
-* ``<measures_dir>/<model_id>.json``: the model's measures, with keys ``model``, ``inputs`` and
-  one section per family of measures (``pq``, ``lsq``, ``spread``, ...) holding scalar leaves.
+* ``<finetune_dir>/**/<task>.json``: one fine-tuning result, with keys ``model`` (the model
+  record of ``latentgeo.json``), ``task``, ``suite`` and ``score`` (the task's metric);
+* ``<measures_dir>/**/*.json``: one model's measures, with keys ``model``, ``inputs`` and one
+  section per family of measures (``pq``, ``lsq``, ``spread``, ...) holding scalar leaves.
+
+Files are found at any depth (the pipeline writes ``<group>/<short id>/<task>.json`` and
+``<group>/<short id>.json``) and identified by the ``model_id`` of their record, not their path:
+the record is the one source of truth, and two files claiming the same model (and task) are an
+error rather than a silent overwrite.
 
 Columns of the table, in order: ``model``, ``family``, ``alpha``, ``seed``, ``suite``,
 ``score_<task>`` for every task (registry order), ``score_average`` (the suite average, WNLI left
@@ -94,7 +99,7 @@ def _check_same_record(model_id: str, a: dict, b: dict, where_a: str, where_b: s
 
 
 def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
-    """Scores per model from ``<finetune_dir>/<model_id>/<task>.json``.
+    """Scores per model from every ``<task>.json`` under ``finetune_dir`` (any depth).
 
     Returns ``{model_id: {"record": model record, "suite": str, "scores": {task: float}}}``.
     Only files named after a known task are read (folders may hold logs or checkpoints).
@@ -103,38 +108,40 @@ def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
     if not root.is_dir():
         raise LatentgeoError(f"fine-tuning results folder not found: {root}")
     out: dict[str, dict] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.glob("*.json") if p.stem in _KNOWN_TASKS)
-        for path in files:
-            data = read_json(path)
-            record = _model_record(data, path)
-            model_id = record["model_id"]
-            if model_id != folder.name:
-                raise LatentgeoError(f"{path}: model_id {model_id!r} does not match its folder")
-            if data.get("task") != path.stem:
-                raise LatentgeoError(f"{path}: task {data.get('task')!r} does not match the file name")
-            suite = data.get("suite")
-            if suite not in SUITES or path.stem not in SUITES[suite]:
-                raise LatentgeoError(f"{path}: task {path.stem!r} is not in suite {suite!r}")
-            score = data.get("score")
-            if score is not None and not _is_number(score):
-                raise LatentgeoError(f"{path}: score {score!r} is not a number")
-            entry = out.setdefault(model_id, {"record": record, "suite": suite, "scores": {},
-                                              "source": path})
-            _check_same_record(model_id, entry["record"], record, str(entry["source"]), str(path))
-            if entry["suite"] != suite:
-                raise LatentgeoError(
-                    f"model {model_id!r}: suite {entry['suite']!r} in {entry['source']} "
-                    f"but {suite!r} in {path}"
-                )
-            entry["scores"][path.stem] = math.nan if score is None else float(score)
+    for path in sorted(p for p in root.rglob("*.json") if p.stem in _KNOWN_TASKS):
+        data = read_json(path)
+        record = _model_record(data, path)
+        model_id = record["model_id"]
+        if data.get("task") != path.stem:
+            raise LatentgeoError(f"{path}: task {data.get('task')!r} does not match the file name")
+        suite = data.get("suite")
+        if suite not in SUITES or path.stem not in SUITES[suite]:
+            raise LatentgeoError(f"{path}: task {path.stem!r} is not in suite {suite!r}")
+        score = data.get("score")
+        if score is not None and not _is_number(score):
+            raise LatentgeoError(f"{path}: score {score!r} is not a number")
+        entry = out.setdefault(model_id, {"record": record, "suite": suite, "scores": {},
+                                          "files": {}, "source": path})
+        _check_same_record(model_id, entry["record"], record, str(entry["source"]), str(path))
+        if entry["suite"] != suite:
+            raise LatentgeoError(
+                f"model {model_id!r}: suite {entry['suite']!r} in {entry['source']} "
+                f"but {suite!r} in {path}"
+            )
+        if path.stem in entry["files"]:
+            raise LatentgeoError(
+                f"model {model_id!r} has two results for task {path.stem!r}: "
+                f"{entry['files'][path.stem]} and {path}"
+            )
+        entry["files"][path.stem] = path
+        entry["scores"][path.stem] = math.nan if score is None else float(score)
     if not out:
-        raise LatentgeoError(f"no fine-tuning results (<model_id>/<task>.json) under {root}")
+        raise LatentgeoError(f"no fine-tuning results (<task>.json files) under {root}")
     return out
 
 
 def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
-    """Measures per model from ``<measures_dir>/<model_id>.json``.
+    """Measures per model from every ``*.json`` under ``measures_dir`` (any depth).
 
     Returns ``{model_id: {"record": model record, "measures": {column: float}, "source": path}}``.
     """
@@ -142,17 +149,20 @@ def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
     if not root.is_dir():
         raise LatentgeoError(f"measures folder not found: {root}")
     out: dict[str, dict] = {}
-    for path in sorted(root.glob("*.json")):
+    for path in sorted(root.rglob("*.json")):
         data = read_json(path)
         record = _model_record(data, path)
-        if record["model_id"] != path.stem:
-            raise LatentgeoError(f"{path}: model_id {record['model_id']!r} does not match the file name")
+        model_id = record["model_id"]
+        if model_id in out:
+            raise LatentgeoError(
+                f"model {model_id!r} has two measures files: {out[model_id]['source']} and {path}"
+            )
         measures = flatten_measures(data)
         if not measures:
             raise LatentgeoError(f"{path}: no numeric measures found (sections such as 'pq', 'lsq')")
-        out[path.stem] = {"record": record, "measures": measures, "source": path}
+        out[model_id] = {"record": record, "measures": measures, "source": path}
     if not out:
-        raise LatentgeoError(f"no measure files (<model_id>.json) under {root}")
+        raise LatentgeoError(f"no measure files (*.json) under {root}")
     return out
 
 

@@ -7,7 +7,6 @@ rebuild exactly it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -19,14 +18,6 @@ from . import corpus, offline_tasks, sources
 
 DATA_SEED = 2406  # fixed: data/ must not depend on a profile (data.dvc tracks one build)
 OFFLINE_TASK_BUILDERS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _offline_suite(seed: int) -> dict[str, dict[str, list[dict]]]:
@@ -64,7 +55,7 @@ def build_data(out_dir: str | os.PathLike, *, source: str = "packaged", overwrit
         manifest = {"source": source, "seed": DATA_SEED, "files": {}}
         for rel, rows in sorted(files.items()):
             io.write_jsonl(tmp / rel, rows)
-            manifest["files"][rel] = {"records": len(rows), "sha256": _sha256(tmp / rel)}
+            manifest["files"][rel] = {"records": len(rows), "sha256": io.file_sha256(tmp / rel)}
         manifest["corpus_sources"] = sorted({r["source"] for r in records})
         io.write_json(tmp / "manifest.json", manifest)
     return manifest

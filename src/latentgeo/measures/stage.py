@@ -15,7 +15,6 @@ would change its bytes from run to run); they come back on the :class:`MeasureRe
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import resource
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LatentgeoError
-from ..io import check_output_path, load_npy, read_json, write_json
+from ..io import check_output_path, file_sha256, load_npy, read_json, write_json
 from . import cells, intrinsic, spread
 from . import quantizers as qz
 from .validate import check_sample, check_settings
@@ -198,15 +197,6 @@ def _faiss_version() -> str:
     import faiss
 
     return str(faiss.__version__)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sidecar_model(embeddings_npy: str | os.PathLike) -> dict | None:
