@@ -46,7 +46,7 @@ _RC = {
 
 
 @contextlib.contextmanager
-def _style() -> Iterator[None]:
+def figure_style() -> Iterator[None]:
     """A fixed seaborn/matplotlib style for the duration of one figure."""
     import matplotlib
     import seaborn as sns
@@ -56,7 +56,7 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     """A new figure on the Agg canvas, sized in inches, with a constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -66,7 +66,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike) -> Path:
     """Write the figure as PNG without version metadata, atomically."""
     path = Path(path)
     with atomic_output(path) as tmp:
@@ -144,8 +144,8 @@ def plot_score_vs_alpha(
     tasks = [c.removeprefix("score_") for c in scores]
     colours = sns.color_palette("tab10", len(tasks))
     palette = {t: (0.0, 0.0, 0.0) if t == "average" else colours[i] for i, t in enumerate(tasks)}
-    with _style():
-        fig = _figure(7.0, 4.4)
+    with figure_style():
+        fig = new_figure(7.0, 4.4)
         ax = fig.add_subplot()
         sns.lineplot(
             data=long, x="alpha", y="score", hue="task", hue_order=tasks, palette=palette,
@@ -163,7 +163,7 @@ def plot_score_vs_alpha(
         ax.set_ylabel("score (task metric)")
         ax.legend(title="task", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         _title(fig, "Downstream score vs. noise level", suite, profile, note)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_measures_vs_alpha(
@@ -195,8 +195,8 @@ def plot_measures_vs_alpha(
     others = _nonstandard(table)
     colours = sns.color_palette("Set1", max(1, len(others)) + 1)[1:]
     nrows, ncols = _grid(len(measures), ncols)
-    with _style():
-        fig = _figure(2.9 * ncols, 2.3 * nrows + 0.8)
+    with figure_style():
+        fig = new_figure(2.9 * ncols, 2.3 * nrows + 0.8)
         axes = fig.subplots(nrows, ncols, squeeze=False)
         handles = {}
         for ax, measure in zip(axes.flat, measures):
@@ -217,7 +217,7 @@ def plot_measures_vs_alpha(
             fig.legend(list(handles.values()), list(handles), loc="outside lower center",
                        ncols=min(4, len(handles)), title="non-standard models")
         _title(fig, "Geometric measures vs. noise level", suite, profile, note)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _fit_mask(table: pd.DataFrame, regression: dict) -> pd.Series:
@@ -265,8 +265,8 @@ def plot_score_vs_top_measures(
         linthresh = float(positive.min()) if positive.size else 1.0
         norm = SymLogNorm(linthresh=linthresh, vmin=0.0, vmax=float(np.nanmax(alphas)) or 1.0)
     nrows, ncols = _grid(len(top), ncols)
-    with _style():
-        fig = _figure(3.2 * ncols + (0.8 if has_alpha else 0), 3.0 * nrows + 0.7)
+    with figure_style():
+        fig = new_figure(3.2 * ncols + (0.8 if has_alpha else 0), 3.0 * nrows + 0.7)
         axes = fig.subplots(nrows, ncols, squeeze=False)
         mappable = held_marker = None
         for ax, measure in zip(axes.flat, top):
@@ -311,7 +311,7 @@ def plot_score_vs_top_measures(
                        loc="outside lower center")
         _title(fig, f"{score} vs. the {len(top)} strongest measures (OLS, 95 % band)", suite,
                profile, note)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_pearson_r(
@@ -334,8 +334,8 @@ def plot_pearson_r(
     n_range = f"n = {frame['n'].min()}" if frame["n"].nunique() == 1 else (
         f"n = {frame['n'].min()}–{frame['n'].max()}"
     )
-    with _style():
-        fig = _figure(6.0, max(2.6, 0.26 * len(frame) + 1.4))
+    with figure_style():
+        fig = new_figure(6.0, max(2.6, 0.26 * len(frame) + 1.4))
         ax = fig.add_subplot()
         for sign, colour in ((r >= 0, "C0"), (r < 0, "C3")):
             if sign.any():
@@ -347,4 +347,4 @@ def plot_pearson_r(
         ax.set_ylim(-0.7, len(frame) - 0.3)
         ax.set_xlabel(f"Pearson r with {regression['score']} (95 % CI, Fisher z; {n_range})")
         _title(fig, "Correlation of each measure with the downstream score", suite, profile, note)
-        return _save(fig, path)
+        return save_figure(fig, path)

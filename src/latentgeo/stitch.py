@@ -165,18 +165,9 @@ def stitch(
     return metrics, pred
 
 
-def stitch_metrics(
-    source: np.ndarray,
-    target: np.ndarray,
-    n_anchors: int,
-    method: str = "ortho",
-    preprocess: str = "standard",
-    labels: np.ndarray | None = None,
-    seed: int = 0,
-    **kwargs,
-) -> dict:
-    """The metrics of :func:`stitch` alone."""
-    return stitch(source, target, n_anchors, method, preprocess, labels, seed, **kwargs)[0]
+def stitch_metrics(*args, **kwargs) -> dict:
+    """The metrics of :func:`stitch` alone (same arguments)."""
+    return stitch(*args, **kwargs)[0]
 
 
 def stitchability_measures(

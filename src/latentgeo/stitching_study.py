@@ -240,12 +240,12 @@ def plot_heatmaps(
     vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
 ) -> Path:
     """One source × target heatmap of ``value`` per method (columns) and pre-processing (rows)."""
-    from .figures import _figure, _save, _style, provenance
+    from .figures import figure_style, new_figure, provenance, save_figure
 
     encoders = list(dict.fromkeys([*grid["source"], *grid["target"]]))
     methods, preps = list(dict.fromkeys(grid["method"])), list(dict.fromkeys(grid["preprocess"]))
-    with _style():
-        fig = _figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 0.9)
+    with figure_style():
+        fig = new_figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 0.9)
         axes = fig.subplots(len(preps), len(methods), squeeze=False)
         for (i, p), (j, m) in itertools.product(enumerate(preps), enumerate(methods)):
             ax = axes[i, j]
@@ -260,17 +260,17 @@ def plot_heatmaps(
                 ax.set_xticklabels([])
         fig.colorbar(image, ax=axes, label=label, shrink=0.8)
         fig.suptitle(f"{label} per encoder pair (blank diagonal: same encoder)\n{provenance(SUITE, profile, note)}")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_anchor_sweep(sweep: pd.DataFrame, path: Path, *, profile: str, note: str, seed: int) -> Path:
     """Stitched accuracy vs anchors (log axis), mean over ordered pairs with a seeded 95 % band."""
     import seaborn as sns
 
-    from .figures import _figure, _save, _style, provenance
+    from .figures import figure_style, new_figure, provenance, save_figure
 
-    with _style():
-        fig = _figure(6.0, 3.8)
+    with figure_style():
+        fig = new_figure(6.0, 3.8)
         ax = fig.subplots()
         sns.lineplot(
             data=sweep, x="n_anchors", y="stitched_accuracy", hue="method", marker="o", ax=ax,
@@ -288,20 +288,20 @@ def plot_anchor_sweep(sweep: pd.DataFrame, path: Path, *, profile: str, note: st
         ax.set_ylim(0, 1)
         ax.legend(loc="lower right")
         fig.suptitle(f"Zero-shot stitched accuracy vs. number of anchors\n{provenance(SUITE, profile)}\n{note}")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, profile: str, note: str) -> Path:
     """Each ordered pair's linear CKA against its stitch R², per method (colour) and pre-processing."""
     import seaborn as sns
 
-    from .figures import _figure, _save, _style, provenance
+    from .figures import figure_style, new_figure, provenance, save_figure
 
     cka = {frozenset((r.encoder_a, r.encoder_b)): r.linear_cka for r in similarity.itertuples()}
     data = grid.assign(linear_cka=[cka[frozenset((s, t))] for s, t in zip(grid["source"], grid["target"])])
     low = max(-1.0, float(data["r2"].min()) - 0.05)
-    with _style():
-        fig = _figure(6.0, 4.0)
+    with figure_style():
+        fig = new_figure(6.0, 4.0)
         ax = fig.subplots()
         sns.scatterplot(data=data, x="linear_cka", y="r2", hue="method", style="preprocess", ax=ax, s=30)
         ax.set_ylim(low, 1.0)
@@ -309,7 +309,7 @@ def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, 
         ax.set_ylabel("stitch R² on evaluation texts" + (" (clipped at −1)" if low == -1.0 else ""))
         ax.legend(loc="best", fontsize=6, ncols=2)
         fig.suptitle(f"Similarity index vs. translation quality\n{provenance(SUITE, profile)}\n{note}")
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- the stage

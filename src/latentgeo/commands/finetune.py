@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 from ..config import PARAMS_FILE
 
 # Default of the setting flags: tells "not given" apart from any value (None means 'all').
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, help="packaged name, model folder or hub id")
     parser.add_argument("--task", required=True, help="task name, e.g. bbc-topic or cola")
-    parser.add_argument("--out", required=True, help="scores JSON to write")
+    add_output_arguments(parser, "scores JSON to write")
     parser.add_argument("--data-dir", default="data/tasks/offline",
                         help="offline-suite folder (default: data/tasks/offline; unused for GLUE)")
     parser.add_argument("--params", default=PARAMS_FILE, help="profile (default: params.yaml)")
@@ -87,5 +89,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=_UNSET)
     parser.add_argument("--save-model", default=None, metavar="DIR",
                         help="also save the fine-tuned classifier here (safetensors)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.set_defaults(func=_run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import add_output_arguments
+
 DEFAULT_TRAIN_SIZE = 32_768  # = latentgeo.measures.DEFAULT_TRAIN_SIZE, without importing numpy here
 
 
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--embeddings", required=True, help="sample of vectors, a 2-D .npy (n × d)")
-    parser.add_argument("--out", required=True, help="JSON file to write")
+    add_output_arguments(parser, "JSON file to write")
     parser.add_argument(
         "--quantizers",
         default="pq,lsq",
@@ -79,6 +81,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of FAISS and all sampling (default 0)"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run)

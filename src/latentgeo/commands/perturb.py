@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 from ..errors import LatentgeoError
 
 
@@ -43,9 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="base model: packaged name, folder, or hub id")
     parser.add_argument("--alpha", type=float, help="noise level in percent, 0..100 (kind perturbed)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the noise / init / permutation (default 1)")
-    parser.add_argument("--out", required=True, help="output folder (must not exist with other content)")
+    add_output_arguments(parser, "output folder (must not exist with other content)")
     parser.add_argument("--scope", choices=SCOPES, default=DEFAULT_SCOPE,
                         help=f"which weights get noise (default {DEFAULT_SCOPE}, the paper's)")
     parser.add_argument("--kind", choices=KINDS, default=PERTURBED, help=f"default {PERTURBED}")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(func=_perturb)

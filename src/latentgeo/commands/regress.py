@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 
 def _regress(args: argparse.Namespace) -> int:
     from ..io import check_output_path
@@ -56,6 +58,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-holdout", action="store_true",
         help="fit on every row instead of holding out the non-standard family",
     )
-    parser.add_argument("--out", required=True, help="output JSON file")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_output_arguments(parser, "output JSON file")
     parser.set_defaults(func=_regress)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 from ..config import PREPROCESSING, TRANSLATION_METHODS
 
 
@@ -57,9 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--anchors", required=True, type=int, metavar="N", help="first N rows are anchors")
     parser.add_argument("--method", default="ortho", help=f"one of {', '.join(TRANSLATION_METHODS)} (default ortho)")
     parser.add_argument("--preprocess", default="standard", help=f"one of {', '.join(PREPROCESSING)} (default standard)")
-    parser.add_argument("--out", required=True, help="metrics JSON to write")
+    add_output_arguments(parser, "metrics JSON to write")
     parser.add_argument("--translated", help="also save the translated evaluation rows here (.npy, float32)")
     parser.add_argument("--labels", help="per-row labels, .npy (1-D): adds stitched classification")
     parser.add_argument("--seed", type=int, default=0, help="seed of the MLP / SGD maps and the classifier")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=_run)

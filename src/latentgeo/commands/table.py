@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_output_arguments
+
 
 def _table(args: argparse.Namespace) -> int:
     from ..io import check_output_path
@@ -24,6 +26,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--finetune-dir", required=True,
                         help="folder of <model_id>/<task>.json fine-tuning results")
     parser.add_argument("--measures-dir", required=True, help="folder of <model_id>.json measures")
-    parser.add_argument("--out", required=True, help="output CSV (e.g. results/table.csv)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_output_arguments(parser, "output CSV (e.g. results/table.csv)")
     parser.set_defaults(func=_table)

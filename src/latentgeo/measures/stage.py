@@ -171,26 +171,9 @@ def measure_space(
     )
 
 
-def compute_measures(
-    X: np.ndarray,
-    *,
-    quantizers=("pq", "lsq"),
-    m: int = 4,
-    nbits: int = 8,
-    train_size: int | str = "all",
-    seed: int = 0,
-    progress: bool = True,
-) -> dict:
-    """The JSON-ready measures of X (n, d); see :func:`measure_space` for the settings."""
-    return measure_space(
-        X,
-        quantizers=quantizers,
-        m=m,
-        nbits=nbits,
-        train_size=train_size,
-        seed=seed,
-        progress=progress,
-    ).record
+def compute_measures(X: np.ndarray, **settings) -> dict:
+    """The JSON-ready measures of X (n, d): :func:`measure_space`'s record, same keyword settings."""
+    return measure_space(X, **settings).record
 
 
 def _faiss_version() -> str:
