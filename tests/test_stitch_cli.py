@@ -157,3 +157,19 @@ def test_existing_output_needs_overwrite(files, capsys):
     assert "already exists" in capsys.readouterr().err and out.read_text() == "keep"
     assert main(argv + ["--overwrite"]) == 0
     assert json.loads(out.read_text())["n_anchors"] == 20
+
+
+def test_stitched_classifier_ignores_dead_target_dimensions():
+    """Real encoders (all-MiniLM-L6-v2, all-mpnet-base-v2) have dimensions that are constant up to
+    float noise. A translation's tiny error there must not decide the class, as it did when the
+    target classifier standardised every dimension (stitched accuracy fell to chance)."""
+    rng = np.random.default_rng(3)
+    n, n_anchors, d = 600, 300, 16
+    labels = rng.integers(0, 4, size=n)
+    target = rng.normal(size=(4, d))[labels] + 0.5 * rng.normal(size=(n, d))
+    target[:, :2] = 1e-9 * rng.normal(size=(n, 2))  # two dead dimensions
+    rotation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    source = target @ rotation + 0.05 * rng.normal(size=(n, d))  # a noisy rotation of the target
+    m = stitch_metrics(source, target, n_anchors, "ortho", "center", labels, seed=0)
+    assert m["target_accuracy"] > 0.9
+    assert m["stitched_accuracy"] > m["target_accuracy"] - 0.05

@@ -103,14 +103,40 @@ def retrieval_metrics(pred: np.ndarray, target: np.ndarray, ks: Sequence[int] = 
     return {f"top{k}": float(np.mean(ranks <= k)) for k in ks}
 
 
-def fit_target_classifier(anchors: np.ndarray, labels: np.ndarray, seed: int = 0):
-    """Standardise + multinomial logistic regression, trained on the target's anchors (seeded)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+class TargetClassifier:
+    """Multinomial logistic regression on the target's anchors, after centring on their mean and
+    dividing by one scalar, their RMS distance from it (seeded).
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    return clf.fit(np.asarray(anchors, np.float64), labels)
+    Not per-dimension standardisation: sentence encoders have dimensions that are constant up to
+    float noise (all-MiniLM-L6-v2 and all-mpnet-base-v2 each have a few with std < 1e-6), which a
+    per-dimension scaler would blow up by 10⁶, so that a translation's tiny error there would
+    decide the class. One scalar keeps the geometry and puts every encoder on one scale for the
+    classifier's regularisation.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, anchors: np.ndarray, labels: np.ndarray) -> TargetClassifier:
+        from sklearn.linear_model import LogisticRegression
+
+        x = np.asarray(anchors, np.float64)
+        self.mean_ = x.mean(axis=0)
+        self.scale_ = float(np.sqrt(np.mean(np.sum((x - self.mean_) ** 2, axis=1)))) or 1.0
+        self.model_ = LogisticRegression(max_iter=2000, random_state=self.seed)
+        self.model_.fit(self._scaled(x), labels)
+        return self
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - self.mean_) / self.scale_
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self._scaled(x))
+
+
+def fit_target_classifier(anchors: np.ndarray, labels: np.ndarray, seed: int = 0) -> TargetClassifier:
+    """A :class:`TargetClassifier` trained on the target's anchors and their labels."""
+    return TargetClassifier(seed).fit(anchors, labels)
 
 
 def classification_metrics(clf, pred: np.ndarray, target: np.ndarray, labels: np.ndarray, anchor_labels: np.ndarray) -> dict:
