@@ -98,3 +98,27 @@ def test_bad_inputs_are_refused(table, regression, tmp_path):
         plot_score_vs_top_measures(table.drop(columns="lsq_patchiness"), regression,
                                    tmp_path / "x.png", **LABEL)
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("alphas", "ticks"),
+    [
+        ([0.0, 0.5, 1.0, 2.0, 10.0, 100.0], [0.0, 1.0, 10.0, 100.0]),  # 0.1 would sit on 0
+        ([0.0, 0.01, 0.1, 1.0], [0.0, 0.01, 0.1, 1.0]),
+        ([0.0, 3.0, 25.0], [0.0, 10.0]),
+    ],
+)
+def test_alpha_axis_ticks_are_zero_and_decades_of_the_log_part(alphas, ticks):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from latentgeo.figures import _alpha_axis
+
+    ax = Figure().add_subplot()
+    ax.plot(alphas, np.ones(len(alphas)))
+    _alpha_axis(ax, np.asarray(alphas))
+    assert list(ax.get_xticks()) == ticks
+    labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ticks)]
+    assert labels == [f"{t:g}" for t in ticks]

@@ -128,6 +128,33 @@ def test_table_csv_is_deterministic_and_round_trips(tmp_path):
         write_results_table(back, out)
 
 
+def test_model_ids_select_exactly_the_profile_rows(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    wanted = ["minilm-l6-a0-s1", "minilm-l6-a5-s2", "minilm-l6-untrained-s1"]
+    table = build_results_table(finetune, measures, wanted)
+    assert sorted(table["model"]) == sorted(wanted)
+    assert table.equals(build_results_table(finetune, measures).set_index("model").loc[
+        table["model"]].reset_index()[table.columns])
+    with pytest.raises(LatentgeoError, match=r"no fine-tuning results for models \['minilm-l6-a3-s1'\]"):
+        build_results_table(finetune, measures, [*wanted, "minilm-l6-a3-s1"])
+    (measures / "perturbed/a5-s2.json").unlink()
+    with pytest.raises(LatentgeoError, match=r"no measures for models \['minilm-l6-a5-s2'\]"):
+        build_results_table(finetune, measures, wanted)
+    # A model outside the selection may lack its measures: it is not part of this table.
+    assert len(build_results_table(finetune, measures, wanted[:1])) == 1
+
+
+def test_profile_model_ids_match_the_perturb_stage_ids():
+    from latentgeo.perturb import profile_model_ids
+
+    ids = profile_model_ids("minilm-l6", [0, 0.5, 100], [1, 2], ["untrained"])
+    assert ids == [
+        "minilm-l6-a0-s1", "minilm-l6-a0-s2", "minilm-l6-a0.5-s1", "minilm-l6-a0.5-s2",
+        "minilm-l6-a100-s1", "minilm-l6-a100-s2", "minilm-l6-untrained-s1", "minilm-l6-untrained-s2",
+    ]
+    assert profile_model_ids("minilm-l6", [5], [3], scope="all-weights") == ["minilm-l6-a5-s3-allw"]
+
+
 def test_model_with_scores_but_no_measures_is_named(tmp_path):
     finetune, measures = write_fixture(tmp_path)
     (measures / "perturbed/a5-s2.json").unlink()
@@ -196,6 +223,15 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
     assert pd.read_csv(out).shape == (10, 16)
     capsys.readouterr()
 
+    # --params keeps the models that profile builds (smoke: α 0, 5, 100; seed 1; untrained).
+    smoke = tmp_path / "smoke.csv"
+    params = REPO / "profiles" / "smoke.yaml"
+    assert main([*argv[:-2], "--params", str(params), "--out", str(smoke)]) == 0
+    assert sorted(pd.read_csv(smoke)["model"]) == [
+        "minilm-l6-a0-s1", "minilm-l6-a100-s1", "minilm-l6-a5-s1", "minilm-l6-untrained-s1"
+    ]
+    capsys.readouterr()
+
     (measures / "nonstandard/untrained-s1.json").unlink()
     bad = tmp_path / "bad.csv"
     argv[-1] = str(bad)
@@ -210,8 +246,14 @@ def test_regression_stage_writes_every_output(tmp_path):
     from latentgeo.regression_stage import FIGURE_NAMES, run_regression_stage
 
     params = load_params(REPO / "profiles" / "smoke.yaml")
+    # The profile names seed 1 only: the fixture's seed-2 models stand for another profile's
+    # leftovers in the same folders and must not reach the table.
     params = params.model_copy(update={
-        "regression": params.regression.model_copy(update={"group": "family", "top_measures": 2})
+        "regression": params.regression.model_copy(update={"group": "family", "top_measures": 2}),
+        "perturb": params.perturb.model_copy(update={
+            "base_model": "minilm-l6", "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
+            "nonstandard": ["untrained", "shuffled-embeddings"],
+        }),
     })
     out = tmp_path / "out"
     result = run_regression_stage(
@@ -229,7 +271,8 @@ def test_regression_stage_writes_every_output(tmp_path):
     assert "group_fit" in reg["measures"]["lsq_patchiness"]
     curve = pd.read_csv(out / "plots" / "score_vs_alpha.csv")
     assert list(curve.columns[:4]) == ["model", "family", "alpha", "seed"]
-    assert "score_average" in curve.columns and len(curve) == 8
+    assert "score_average" in curve.columns and len(curve) == 5
+    assert len(result.table) == 7 and not result.table["model"].str.endswith("-s2").any()
     pearson = pd.read_csv(out / "plots" / "pearson_r.csv")
     assert list(pearson.columns[:5]) == ["measure", "n", "r", "ci_low", "ci_high"]
     assert pearson["r"].is_monotonic_decreasing

@@ -86,12 +86,20 @@ def _title(fig, title: str, suite: str, profile: str, note: str | None) -> None:
 
 def _alpha_axis(ax, alphas: np.ndarray) -> None:
     """α axis in percent, logarithmic above the smallest positive level so 0 stays visible."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
     positive = alphas[np.isfinite(alphas) & (alphas > 0)]
     if positive.size:
         linthresh = float(positive.min())
         ax.set_xscale("symlog", linthresh=linthresh)
         # No negative half: α ≥ 0. A little room left of 0 and right of the largest level.
         ax.set_xlim(-0.25 * linthresh, float(positive.max()) * 1.4)
+        # Ticks at 0 and at the decades inside the logarithmic part, written as plain numbers:
+        # a decade below the threshold would sit on top of the 0 tick.
+        low, high = math.floor(math.log10(linthresh)), math.ceil(math.log10(positive.max()))
+        decades = [10.0**k for k in range(low, high + 1) if linthresh <= 10.0**k <= positive.max() * 1.4]
+        ax.xaxis.set_major_locator(FixedLocator([0.0, *decades]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_xlabel("noise level α (%)")
 
 
@@ -152,13 +160,11 @@ def plot_score_vs_alpha(
             errorbar=CI, n_boot=N_BOOT, seed=seed, marker="o", markersize=4, ax=ax,
         )
         if SCORE_AVERAGE in table.columns:
+            # Labelled in the legend, not on the plot: their levels are often close together.
+            styles = (":", "--", "-.")
             for i, (_, row) in enumerate(_nonstandard(table).iterrows()):
-                ax.axhline(row[SCORE_AVERAGE], color="0.35", linestyle=":", linewidth=1)
-                ax.annotate(
-                    f"{row['model']} (average)", xy=(1.0, row[SCORE_AVERAGE]),
-                    xycoords=("axes fraction", "data"), xytext=(-3, 2 + 9 * (i % 2)),
-                    textcoords="offset points", ha="right", fontsize=7, color="0.25",
-                )
+                ax.axhline(row[SCORE_AVERAGE], color="0.35", linestyle=styles[i % len(styles)],
+                           linewidth=1, label=f"{row['model']}\n(non-standard, average)")
         _alpha_axis(ax, rows["alpha"].to_numpy())
         ax.set_ylabel("score (task metric)")
         ax.legend(title="task", loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -330,6 +330,24 @@ def family_model_id(base: str, kind: str, alpha: float | None, seed: int, scope:
     return f"{base}-{kind}-s{seed}"
 
 
+def profile_model_ids(
+    base_model: str | os.PathLike,
+    alphas: list[float],
+    seeds: list[int],
+    nonstandard: list[str] = (),
+    scope: str = DEFAULT_SCOPE,
+) -> list[str]:
+    """The ``model_id`` of every model a profile builds: α × seed, then non-standard × seed.
+
+    These are the ids the perturb stages write into ``latentgeo.json``; the results table keeps
+    exactly these rows, so outputs left behind by another profile never leak into a figure.
+    """
+    base = model_short_name(base_model)
+    ids = [family_model_id(base, PERTURBED, a, s, scope) for a in alphas for s in seeds]
+    ids += [family_model_id(base, kind, None, s, scope) for kind in nonstandard for s in seeds]
+    return ids
+
+
 def build_family_member(
     base_model: str | os.PathLike,
     kind: str = PERTURBED,

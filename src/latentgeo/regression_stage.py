@@ -22,6 +22,7 @@ from .figures import (
     plot_score_vs_top_measures,
 )
 from .io import atomic_output, write_json
+from .perturb import profile_model_ids
 from .regression import pearson_table, regress
 from .table import FLOAT_FORMAT, build_results_table, score_columns, write_results_table
 
@@ -128,12 +129,19 @@ def run_regression_stage(
 ) -> RegressionStageResult:
     """Build the table, regress ``params.regression.score`` on the measures, write everything.
 
+    The table holds exactly the models of the active profile (``params.perturb``): results of
+    other profiles left in the same folders are ignored, missing ones are an error.
+
     Stage outputs are owned by the stage (DVC removes them before a rerun), so existing files
     are replaced. The regression JSON also records the suite, the profile and the patchiness
     variant, so the figures and the README can say what produced them.
     """
     settings = params.regression
-    table = build_results_table(finetune_dir, measures_dir)
+    perturb = params.perturb
+    models = profile_model_ids(
+        perturb.base_model, perturb.alphas, perturb.seeds, perturb.nonstandard, perturb.scope
+    )
+    table = build_results_table(finetune_dir, measures_dir, models)
     regression = regress(table, settings.score, measures=settings.measures, group=settings.group)
     suite = str(table["suite"].iloc[0])
     note = f"patchiness: {params.measures.patchiness_variant} form"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -203,10 +203,34 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[order].reset_index(drop=True)
 
 
-def build_results_table(finetune_dir: str | os.PathLike, measures_dir: str | os.PathLike) -> pd.DataFrame:
-    """Join fine-tuning scores and measures into one row per model (columns: module docstring)."""
+def _select_models(found: dict[str, dict], model_ids: Sequence[str], what: str) -> dict[str, dict]:
+    missing = [m for m in model_ids if m not in found]
+    if missing:
+        raise LatentgeoError(
+            f"no {what} for models {missing} (found: {sorted(found)}); run `dvc repro` for this profile"
+        )
+    return {m: found[m] for m in model_ids}
+
+
+def build_results_table(
+    finetune_dir: str | os.PathLike,
+    measures_dir: str | os.PathLike,
+    model_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Join fine-tuning scores and measures into one row per model (columns: module docstring).
+
+    With ``model_ids`` (the active profile's models, :func:`latentgeo.perturb.profile_model_ids`)
+    the table holds exactly those rows: each must have scores and measures, and files of other
+    models (left by an earlier profile in the same folders) are ignored. Without it, every model
+    found is a row.
+    """
     scores = read_finetune_results(finetune_dir)
     measures = read_measure_results(measures_dir)
+    if model_ids is not None:
+        if len(set(model_ids)) != len(model_ids):
+            raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
+        scores = _select_models(scores, model_ids, "fine-tuning results")
+        measures = _select_models(measures, model_ids, "measures")
     _check_joinable(scores, measures)
     suite = next(iter(scores.values()))["suite"]
     tasks = _task_order(suite, set().union(*(e["scores"] for e in scores.values())))

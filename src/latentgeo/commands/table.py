@@ -11,8 +11,17 @@ def _table(args: argparse.Namespace) -> int:
     from ..io import check_output_path
     from ..table import build_results_table, measure_columns, score_columns, write_results_table
 
+    models = None
+    if args.params:
+        from ..config import load_params
+        from ..perturb import profile_model_ids
+
+        perturb = load_params(args.params).perturb
+        models = profile_model_ids(
+            perturb.base_model, perturb.alphas, perturb.seeds, perturb.nonstandard, perturb.scope
+        )
     check_output_path(args.out, overwrite=args.overwrite)
-    table = build_results_table(args.finetune_dir, args.measures_dir)
+    table = build_results_table(args.finetune_dir, args.measures_dir, models)
     write_results_table(table, args.out, overwrite=args.overwrite)
     print(f"{args.out}: {len(table)} models, {len(score_columns(table))} score columns, "
           f"{len(measure_columns(table))} measure columns")
@@ -26,5 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--finetune-dir", required=True,
                         help="folder of <model_id>/<task>.json fine-tuning results")
     parser.add_argument("--measures-dir", required=True, help="folder of <model_id>.json measures")
+    parser.add_argument("--params", default=None,
+                        help="keep exactly the models this params file builds (default: every "
+                             "model found)")
     add_output_arguments(parser, "output CSV (e.g. results/table.csv)")
     parser.set_defaults(func=_table)
