@@ -63,6 +63,8 @@ def _refusal(raw: dict) -> str:
         (lambda p: p["perturb"].__setitem__("colour", 1), "perturb.colour", "unknown key"),
         (lambda p: p["stitching"].__setitem__("encoders", ["minilm-l6", "clip"]), "stitching.encoders", "clip"),
         (lambda p: p["stitching"].__setitem__("anchors", 10_000), "stitching", "below n_sentences"),
+        (lambda p: p["stitching"].__setitem__("corpus_sentences", 100), "stitching", "must exceed anchors"),
+        (lambda p: p["stitching"].__setitem__("corpus_sentences", 0), "stitching.corpus_sentences", "greater than 0"),
     ],
 )
 def test_bad_values_are_refused_with_key_value_and_rule(edit, key, fragment):

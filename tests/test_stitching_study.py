@@ -13,7 +13,7 @@ from latentgeo.config import load_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
 from latentgeo.stitch import stitch
-from latentgeo.stitching_study import load_task_texts, run_stitching_stage
+from latentgeo.stitching_study import load_corpus_texts, load_task_texts, run_stitching_stage
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
@@ -32,6 +32,21 @@ def tasks_dir(tmp_path):
     write_jsonl(folder / "train.jsonl", rows[:40])
     write_jsonl(folder / "validation.jsonl", rows[40:])
     return tmp_path / "tasks"
+
+
+N_CORPUS = 40
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    """Unlabelled sentences in the corpus layout (JSON Lines with id, source, text)."""
+    rng = np.random.default_rng(1)
+    vocabulary = " ".join(WORDS.values()).split() + "the a of and in river city".split()
+    rows = [{"id": f"s{i}", "source": "test", "text": " ".join(rng.choice(vocabulary, size=6)) + f" line{i}"}
+            for i in range(N_CORPUS + 5)]
+    path = tmp_path / "corpus" / "sequences.jsonl"
+    write_jsonl(path, rows)
+    return path
 
 
 def fake_sentence_embeddings(name, texts, **_):
@@ -55,6 +70,7 @@ def params():
         "encoders": ["minilm-l6", "wordllama", "spacy-md"],
         "methods": ["ortho", "affine"],  # the MLP is covered in test_translate
         "n_sentences": N_TEXTS, "anchors": 30, "anchor_sweep": [15, 30],
+        "corpus_sentences": N_CORPUS,
     })
     return base.model_copy(update={"stitching": stitching})
 
@@ -68,11 +84,26 @@ def test_load_task_texts_reads_train_then_validation(tasks_dir):
         load_task_texts(tasks_dir / "nowhere", 10)
 
 
-def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, params, tmp_path, monkeypatch):
+def test_load_corpus_texts_takes_the_first_sentences(corpus_file, tmp_path):
+    texts = load_corpus_texts(corpus_file, 10)
+    assert len(texts) == 10 and texts[0].endswith("line0") and texts[9].endswith("line9")
+    with pytest.raises(LatentgeoError, match="corpus_sentences asks for 99"):
+        load_corpus_texts(corpus_file, 99)
+    with pytest.raises(LatentgeoError, match="not found"):
+        load_corpus_texts(tmp_path / "none.jsonl", 3)
+    bad = tmp_path / "bad.jsonl"
+    write_jsonl(bad, [{"text": "fine"}, {"text": "  "}])
+    with pytest.raises(LatentgeoError, match="row 2 has no non-empty 'text'"):
+        load_corpus_texts(bad, 2)
+
+
+def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, params, tmp_path, monkeypatch):
     monkeypatch.setattr(encoders, "sentence_embeddings", fake_sentence_embeddings)
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
-        result = run_stitching_stage(params, tasks_dir, run / "out", run / "fig", progress=False)
+        result = run_stitching_stage(
+            params, tasks_dir, run / "out", run / "fig", corpus_file, progress=False
+        )
 
     out = runs[0] / "out"
     grid = pd.read_csv(out / "grid.csv")
@@ -93,7 +124,25 @@ def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, params, tmp_p
     sweep = pd.read_csv(out / "sweep.csv")
     assert sorted(sweep["n_anchors"].unique()) == [15, 30] and (sweep["n_eval"] == N_TEXTS - 30).all()
     assert len(pd.read_csv(out / "similarity.csv")) == 3
-    assert set(result.figures) == {"accuracy", "relative_mse", "anchor_sweep", "cka_vs_r2"}
+    assert set(result.figures) == {
+        "accuracy", "relative_mse", "anchor_sweep", "cka_vs_r2", "corpus_relative_mse"
+    }
+
+    # The corpus sentences: no labels, so reconstruction and retrieval only, again equal to
+    # `stitch` on the saved embeddings.
+    corpus = pd.read_csv(out / "corpus" / "grid.csv")
+    assert len(corpus) == 3 * 2 * 2 * 2 and "stitched_accuracy" not in corpus.columns
+    assert (corpus["n_eval"] == N_CORPUS - 30).all()
+    src = np.load(out / "corpus" / "embeddings" / "minilm-l6.npy")
+    tgt = np.load(out / "corpus" / "embeddings" / "wordllama.npy")
+    assert src.shape == (N_CORPUS, 12) and tgt.shape == (N_CORPUS, 8)
+    want, _ = stitch(src, tgt, 30, "ortho", "standard", None, 0)
+    row = corpus[(corpus.source == "minilm-l6") & (corpus.target == "wordllama")
+                 & (corpus.method == "ortho") & (corpus.preprocess == "standard")]
+    assert row["mse_rel_mean"].item() == pytest.approx(want["mse_rel_mean"])
+    assert metrics["corpus"]["n_sentences"] == N_CORPUS
+    assert metrics["corpus"]["pairs"]["minilm-l6"]["wordllama"]["ortho"]["standard"]["top1"] == pytest.approx(want["top1"])
+    assert set(metrics["corpus"]["summary"]["ortho"]["standard"]) == {"r2", "mse_rel_mean", "cosine", "top1"}
 
     # same inputs, same bytes: metrics, tables and figures (seeded bands, no PNG metadata)
     for path in sorted(p for p in runs[0].rglob("*") if p.is_file()):
@@ -101,8 +150,16 @@ def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, params, tmp_p
         assert path.read_bytes() == twin.read_bytes(), path.name
 
 
-def test_stage_refuses_too_few_texts(tasks_dir, params, tmp_path):
+def test_stage_refuses_too_few_texts(tasks_dir, corpus_file, params, tmp_path):
     small = params.model_copy(update={"stitching": params.stitching.model_copy(update={"n_sentences": 500})})
     with pytest.raises(LatentgeoError, match="n_sentences asks for 500"):
-        run_stitching_stage(small, tasks_dir, tmp_path / "out", tmp_path / "fig", progress=False)
+        run_stitching_stage(small, tasks_dir, tmp_path / "out", tmp_path / "fig",
+                            corpus_file, progress=False)
+    many = params.model_copy(update={"stitching": params.stitching.model_copy(update={"corpus_sentences": 500})})
+    with pytest.raises(LatentgeoError, match="corpus_sentences asks for 500"):
+        run_stitching_stage(many, tasks_dir, tmp_path / "out", tmp_path / "fig",
+                            corpus_file, progress=False)
+    with pytest.raises(LatentgeoError, match="corpus file not found"):
+        run_stitching_stage(params, tasks_dir, tmp_path / "out", tmp_path / "fig",
+                            tmp_path / "missing.jsonl", progress=False)
     assert not (tmp_path / "out").exists()

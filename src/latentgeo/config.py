@@ -150,6 +150,10 @@ class StitchingParams(_Section):
     n_sentences: PositiveInt
     anchors: PositiveInt
     anchor_sweep: list[PositiveInt] = []
+    corpus_sentences: PositiveInt = Field(
+        description="corpus sentences (data/corpus/sequences.jsonl) translated without labels; "
+        "the first `anchors` are the anchors, the rest are evaluated",
+    )
     seed: Seed = 0
 
     @field_validator("encoders")
@@ -168,6 +172,11 @@ class StitchingParams(_Section):
                     f"anchor count {n} must be below n_sentences = {self.n_sentences} "
                     "(the rest are evaluated)"
                 )
+        if self.corpus_sentences <= self.anchors:
+            raise ValueError(
+                f"corpus_sentences = {self.corpus_sentences} must exceed anchors = {self.anchors} "
+                "(the rest are evaluated)"
+            )
         return self
 
 

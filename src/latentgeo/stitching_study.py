@@ -7,12 +7,16 @@ pair (source → target), every method and every pre-processing, a translation i
 the mean and N(0,1) estimators, retrieval, and zero-shot stitched topic classification. An
 anchor-count sweep (every method, the first listed pre-processing, one fixed evaluation set: the
 texts after the largest count) and similarity indices per pair (linear/RBF CKA, mutual k-NN)
-complete it.
+complete it. The first ``stitching.corpus_sentences`` sentences of the latent-sample corpus
+(``data/corpus/sequences.jsonl``: unlabelled, shorter and more varied than the news texts) are
+translated too, with the same anchor count, and judged by reconstruction and retrieval only.
 
 Outputs (``out_dir``): ``embeddings/<encoder>.npy`` and ``labels.npy`` (reusable with
 ``latentgeo stitch``), ``metrics.json`` (settings, summary, every result nested), ``grid.csv``,
-``sweep.csv``, ``similarity.csv``. Figures (``figures_dir``): ``stitching_accuracy.png``,
-``stitching_relative_mse.png``, ``stitching_anchor_sweep.png``, ``stitching_cka_vs_r2.png``.
+``sweep.csv``, ``similarity.csv``, and for the corpus ``corpus/embeddings/<encoder>.npy`` and
+``corpus/grid.csv``. Figures (``figures_dir``): ``stitching_accuracy.png``,
+``stitching_relative_mse.png``, ``stitching_anchor_sweep.png``, ``stitching_cka_vs_r2.png``,
+``stitching_corpus_relative_mse.png``.
 """
 
 from __future__ import annotations
@@ -41,13 +45,15 @@ BATCH_SIZE = 32
 
 @dataclass
 class StitchingResult:
-    """What the stage produced: tidy tables, the per-target classifier accuracy, figure paths and
-    the seconds each encoder took to embed the texts (not written to the metrics: they vary)."""
+    """What the stage produced: tidy tables (``corpus_grid``: the label-free translation of the
+    corpus sentences), figure paths and the seconds each step took (not written to the metrics:
+    they vary)."""
 
     grid: pd.DataFrame
     sweep: pd.DataFrame
     similarity: pd.DataFrame
     summary: pd.DataFrame
+    corpus_grid: pd.DataFrame
     figures: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -73,6 +79,24 @@ def load_task_texts(tasks_dir: str | os.PathLike, n: int, task: str = TASK) -> t
         if not isinstance(row.get("text"), str) or "label" not in row:
             raise LatentgeoError(f"{folder}: record {i} lacks a string 'text' or a 'label'")
     return [r["text"] for r in rows], np.asarray([r["label"] for r in rows])
+
+
+def load_corpus_texts(sequences_file: str | os.PathLike, n: int) -> list[str]:
+    """The first ``n`` sentences of a corpus file (JSON Lines with a ``text`` field)."""
+    path = Path(sequences_file)
+    if not path.is_file():
+        raise LatentgeoError(f"corpus file not found: {path}")
+    texts = []
+    for row in read_jsonl(path):
+        if len(texts) == n:
+            break
+        text = row.get("text") if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise LatentgeoError(f"{path}: row {len(texts) + 1} has no non-empty 'text' field")
+        texts.append(text)
+    if len(texts) < n:
+        raise LatentgeoError(f"{path} holds {len(texts)} sentences; stitching.corpus_sentences asks for {n}")
+    return texts
 
 
 def embed_encoders(
@@ -115,7 +139,7 @@ def _classifiers(vectors: dict[str, np.ndarray], labels: np.ndarray, rows: np.nd
 
 def stitching_grid(
     vectors: dict[str, np.ndarray],
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     methods: list[str],
     preprocesses: list[str],
     n_anchors: int,
@@ -123,12 +147,18 @@ def stitching_grid(
     *,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Every ordered pair × method × pre-processing: one row of :func:`latentgeo.stitch.stitch` metrics."""
+    """Every ordered pair × method × pre-processing: one row of :func:`latentgeo.stitch.stitch` metrics.
+
+    Without ``labels`` the rows hold reconstruction and retrieval metrics only.
+    """
     from tqdm.auto import tqdm
 
     from .stitch import stitch
 
-    clfs = _classifiers(vectors, labels, np.arange(n_anchors), seed)
+    if labels is None:
+        clfs = dict.fromkeys(vectors)
+    else:
+        clfs = _classifiers(vectors, labels, np.arange(n_anchors), seed)
     combos = [
         (s, t, m, p)
         for s, t in itertools.permutations(vectors, 2)
@@ -190,8 +220,10 @@ def similarity_table(vectors: dict[str, np.ndarray], *, k: int = KNN_K) -> pd.Da
 
 
 def summarise(grid: pd.DataFrame) -> pd.DataFrame:
-    """Mean over ordered pairs of the headline metrics, per method × pre-processing."""
-    cols = ["stitched_accuracy", "target_accuracy", "r2", "mse_rel_mean", "cosine", "top1"]
+    """Mean over ordered pairs of the headline metrics, per method × pre-processing (the
+    classification columns only where the grid had labels)."""
+    headline = ["stitched_accuracy", "target_accuracy", "r2", "mse_rel_mean", "cosine", "top1"]
+    cols = [c for c in headline if c in grid.columns]
     return grid.groupby(["method", "preprocess"], sort=False)[cols].mean().reset_index()
 
 
@@ -317,15 +349,24 @@ def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, 
 
 def run_stitching_study(
     params, texts: list[str], labels: np.ndarray, out_dir: str | os.PathLike, figures_dir: str | os.PathLike,
-    *, progress: bool = True,
+    corpus_texts: list[str], *, progress: bool = True,
 ) -> StitchingResult:
-    """Embed, translate, judge, and draw; see the module docstring for what is written where."""
+    """Embed, translate, judge, and draw; see the module docstring for what is written where.
+
+    ``texts``/``labels``: ``stitching.n_sentences`` labelled texts; ``corpus_texts``:
+    ``stitching.corpus_sentences`` unlabelled sentences.
+    """
     cfg = params.stitching
     labels = np.asarray(labels)
     if len(texts) != len(labels):
         raise LatentgeoError(f"{len(texts)} texts but {len(labels)} labels")
     if len(texts) != cfg.n_sentences:
         raise LatentgeoError(f"{len(texts)} texts given; stitching.n_sentences is {cfg.n_sentences}")
+    n_corpus = len(corpus_texts)
+    if n_corpus != cfg.corpus_sentences:
+        raise LatentgeoError(
+            f"{n_corpus} corpus sentences given; stitching.corpus_sentences is {cfg.corpus_sentences}"
+        )
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
     note = f"{TASK_LABEL}, {len(texts)} texts, {cfg.anchors} anchors"
 
@@ -348,6 +389,19 @@ def run_stitching_study(
         similarity = similarity_table(vectors)
     timings["similarity"] = time.perf_counter() - start
     summary = summarise(grid)
+    corpus_vectors, corpus_timings = embed_encoders(
+        list(cfg.encoders), list(corpus_texts), out_dir / "corpus", progress=progress
+    )
+    timings.update({f"corpus:{k}": v for k, v in corpus_timings.items()})
+    start = time.perf_counter()
+    with _one_blas_thread():
+        corpus_grid = stitching_grid(
+            corpus_vectors, None, list(cfg.methods), list(cfg.preprocess), cfg.anchors, cfg.seed,
+            progress=progress,
+        )
+    timings["corpus:grid"] = time.perf_counter() - start
+    corpus_summary = summarise(corpus_grid)
+    _write_csv(corpus_grid, out_dir / "corpus" / "grid.csv")
 
     _write_csv(grid, out_dir / "grid.csv")
     _write_csv(sweep, out_dir / "sweep.csv")
@@ -362,6 +416,11 @@ def run_stitching_study(
         "pairs": _nested(grid, ["source", "target", "method", "preprocess"]),
         "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess"]) if len(sweep) else {},
         "similarity": _nested(similarity, ["encoder_a", "encoder_b"]),
+        "corpus": {
+            "n_sentences": n_corpus,
+            "summary": _nested(corpus_summary, ["method", "preprocess"]),
+            "pairs": _nested(corpus_grid, ["source", "target", "method", "preprocess"]),
+        },
     })
 
     figures = {
@@ -382,13 +441,24 @@ def run_stitching_study(
             note=f"{TASK_LABEL}, pre-processing {sweep_prep}, {len(texts) - max(cfg.anchor_sweep)} evaluation texts",
             seed=cfg.seed,
         )
-    return StitchingResult(grid, sweep, similarity, summary, figures, timings)
+    figures["corpus_relative_mse"] = plot_heatmaps(
+        corpus_grid, "mse_rel_mean", "MSE / mean-estimator MSE",
+        figures_dir / "stitching_corpus_relative_mse.png", profile=params.profile,
+        note=f"corpus sentences (unlabelled), {n_corpus} sentences, {cfg.anchors} anchors",
+        vmin=0.0, vmax=max(1.0, float(corpus_grid["mse_rel_mean"].quantile(0.95))), cmap="magma_r",
+    )
+    return StitchingResult(grid, sweep, similarity, summary, corpus_grid, figures, timings)
 
 
 def run_stitching_stage(
     params, tasks_dir: str | os.PathLike, out_dir: str | os.PathLike, figures_dir: str | os.PathLike,
-    *, progress: bool = True,
+    corpus_file: str | os.PathLike, *, progress: bool = True,
 ) -> StitchingResult:
-    """The notebook's one call: read the texts of the BBC topic task, then :func:`run_stitching_study`."""
-    texts, labels = load_task_texts(tasks_dir, params.stitching.n_sentences)
-    return run_stitching_study(params, texts, labels, out_dir, figures_dir, progress=progress)
+    """The notebook's one call: read the BBC topic texts and the first
+    ``stitching.corpus_sentences`` of ``corpus_file``, then :func:`run_stitching_study`."""
+    cfg = params.stitching
+    texts, labels = load_task_texts(tasks_dir, cfg.n_sentences)
+    corpus_texts = load_corpus_texts(corpus_file, cfg.corpus_sentences)
+    return run_stitching_study(
+        params, texts, labels, out_dir, figures_dir, corpus_texts, progress=progress
+    )
