@@ -64,6 +64,7 @@ def _refusal(raw: dict) -> str:
         (lambda p: p["stitching"].__setitem__("encoders", ["minilm-l6", "clip"]), "stitching.encoders", "clip"),
         (lambda p: p["stitching"].__setitem__("anchors", 10_000), "stitching", "below n_sentences"),
         (lambda p: p["stitching"].__setitem__("corpus_sentences", 100), "stitching", "must exceed anchors"),
+        (lambda p: p["stitching"].__setitem__("anchor_sweep", []), "stitching.anchor_sweep", "at least 1"),
         (lambda p: p["stitching"].__setitem__("corpus_sentences", 0), "stitching.corpus_sentences", "greater than 0"),
     ],
 )

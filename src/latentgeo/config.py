@@ -149,7 +149,9 @@ class StitchingParams(_Section):
     preprocess: list[Literal[PREPROCESSING]] = Field(min_length=1)  # type: ignore[valid-type]
     n_sentences: PositiveInt
     anchors: PositiveInt
-    anchor_sweep: list[PositiveInt] = []
+    anchor_sweep: list[PositiveInt] = Field(
+        min_length=1, description="anchor counts of the sweep (its figure is a stage output)"
+    )
     corpus_sentences: PositiveInt = Field(
         description="corpus sentences (data/corpus/sequences.jsonl) translated without labels; "
         "the first `anchors` are the anchors, the rest are evaluated",
