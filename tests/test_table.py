@@ -153,6 +153,9 @@ def test_profile_model_ids_match_the_perturb_stage_ids():
         "minilm-l6-a100-s1", "minilm-l6-a100-s2", "minilm-l6-untrained-s1", "minilm-l6-untrained-s2",
     ]
     assert profile_model_ids("minilm-l6", [5], [3], scope="all-weights") == ["minilm-l6-a5-s3-allw"]
+    smoke = load_params(REPO / "profiles" / "smoke.yaml").perturb
+    assert smoke.model_ids() == ["minilm-l6-a0-s1", "minilm-l6-a5-s1", "minilm-l6-a100-s1",
+                                 "minilm-l6-untrained-s1"]
 
 
 def test_model_with_scores_but_no_measures_is_named(tmp_path):

@@ -91,6 +91,13 @@ class PerturbParams(_Section):
             raise ValueError(f"values must be unique, got {v}")
         return v
 
+    def model_ids(self) -> list[str]:
+        """The ``model_id`` of every model these settings build (α × seed, then non-standard ×
+        seed): :func:`latentgeo.perturb.profile_model_ids`."""
+        from .perturb import profile_model_ids
+
+        return profile_model_ids(self.base_model, self.alphas, self.seeds, self.nonstandard, self.scope)
+
 
 class EmbedParams(_Section):
     layer: int = Field(-1, description="hidden layer to sample; -1 is the last")

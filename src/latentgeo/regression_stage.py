@@ -22,7 +22,6 @@ from .figures import (
     plot_score_vs_top_measures,
 )
 from .io import atomic_output, write_json
-from .perturb import profile_model_ids
 from .regression import pearson_table, regress
 from .table import FLOAT_FORMAT, build_results_table, score_columns, write_results_table
 
@@ -137,11 +136,7 @@ def run_regression_stage(
     variant, so the figures and the README can say what produced them.
     """
     settings = params.regression
-    perturb = params.perturb
-    models = profile_model_ids(
-        perturb.base_model, perturb.alphas, perturb.seeds, perturb.nonstandard, perturb.scope
-    )
-    table = build_results_table(finetune_dir, measures_dir, models)
+    table = build_results_table(finetune_dir, measures_dir, params.perturb.model_ids())
     regression = regress(table, settings.score, measures=settings.measures, group=settings.group)
     suite = str(table["suite"].iloc[0])
     note = f"patchiness: {params.measures.patchiness_variant} form"

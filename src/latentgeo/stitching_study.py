@@ -54,6 +54,7 @@ class StitchingResult:
     similarity: pd.DataFrame
     summary: pd.DataFrame
     corpus_grid: pd.DataFrame
+    corpus_summary: pd.DataFrame
     figures: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -379,9 +380,8 @@ def run_stitching_study(
     start = time.perf_counter()
     sweep_prep = cfg.preprocess[0]
     with _one_blas_thread():
-        sweep = (
-            anchor_sweep(vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed, progress=progress)
-            if cfg.anchor_sweep else pd.DataFrame()
+        sweep = anchor_sweep(
+            vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed, progress=progress
         )
     timings["sweep"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -414,7 +414,7 @@ def run_stitching_study(
         "dims": {name: int(v.shape[1]) for name, v in vectors.items()},
         "summary": _nested(summary, ["method", "preprocess"]),
         "pairs": _nested(grid, ["source", "target", "method", "preprocess"]),
-        "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess"]) if len(sweep) else {},
+        "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess"]),
         "similarity": _nested(similarity, ["encoder_a", "encoder_b"]),
         "corpus": {
             "n_sentences": n_corpus,
@@ -434,20 +434,19 @@ def run_stitching_study(
             cmap="magma_r",
         ),
         "cka_vs_r2": plot_cka_vs_r2(grid, similarity, figures_dir / "stitching_cka_vs_r2.png", profile=params.profile, note=note),
-    }
-    if len(sweep):
-        figures["anchor_sweep"] = plot_anchor_sweep(
+        "anchor_sweep": plot_anchor_sweep(
             sweep, figures_dir / "stitching_anchor_sweep.png", profile=params.profile,
             note=f"{TASK_LABEL}, pre-processing {sweep_prep}, {len(texts) - max(cfg.anchor_sweep)} evaluation texts",
             seed=cfg.seed,
-        )
-    figures["corpus_relative_mse"] = plot_heatmaps(
-        corpus_grid, "mse_rel_mean", "MSE / mean-estimator MSE",
-        figures_dir / "stitching_corpus_relative_mse.png", profile=params.profile,
-        note=f"corpus sentences (unlabelled), {n_corpus} sentences, {cfg.anchors} anchors",
-        vmin=0.0, vmax=max(1.0, float(corpus_grid["mse_rel_mean"].quantile(0.95))), cmap="magma_r",
-    )
-    return StitchingResult(grid, sweep, similarity, summary, corpus_grid, figures, timings)
+        ),
+        "corpus_relative_mse": plot_heatmaps(
+            corpus_grid, "mse_rel_mean", "MSE / mean-estimator MSE",
+            figures_dir / "stitching_corpus_relative_mse.png", profile=params.profile,
+            note=f"corpus sentences (unlabelled), {n_corpus} sentences, {cfg.anchors} anchors",
+            vmin=0.0, vmax=max(1.0, float(corpus_grid["mse_rel_mean"].quantile(0.95))), cmap="magma_r",
+        ),
+    }
+    return StitchingResult(grid, sweep, similarity, summary, corpus_grid, corpus_summary, figures, timings)
 
 
 def run_stitching_stage(

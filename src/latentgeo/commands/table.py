@@ -14,12 +14,8 @@ def _table(args: argparse.Namespace) -> int:
     models = None
     if args.params:
         from ..config import load_params
-        from ..perturb import profile_model_ids
 
-        perturb = load_params(args.params).perturb
-        models = profile_model_ids(
-            perturb.base_model, perturb.alphas, perturb.seeds, perturb.nonstandard, perturb.scope
-        )
+        models = load_params(args.params).perturb.model_ids()
     check_output_path(args.out, overwrite=args.overwrite)
     table = build_results_table(args.finetune_dir, args.measures_dir, models)
     write_results_table(table, args.out, overwrite=args.overwrite)
