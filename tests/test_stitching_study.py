@@ -93,7 +93,7 @@ def test_load_corpus_texts_takes_the_first_sentences(corpus_file, tmp_path):
         load_corpus_texts(tmp_path / "none.jsonl", 3)
     bad = tmp_path / "bad.jsonl"
     write_jsonl(bad, [{"text": "fine"}, {"text": "  "}])
-    with pytest.raises(LatentgeoError, match="row 2 has no non-empty 'text'"):
+    with pytest.raises(LatentgeoError, match="sequence 2 is blank"):
         load_corpus_texts(bad, 2)
 
 
@@ -159,7 +159,7 @@ def test_stage_refuses_too_few_texts(tasks_dir, corpus_file, params, tmp_path):
     with pytest.raises(LatentgeoError, match="corpus_sentences asks for 500"):
         run_stitching_stage(many, tasks_dir, tmp_path / "out", tmp_path / "fig",
                             corpus_file, progress=False)
-    with pytest.raises(LatentgeoError, match="corpus file not found"):
+    with pytest.raises(LatentgeoError, match="sequences file not found"):
         run_stitching_stage(params, tasks_dir, tmp_path / "out", tmp_path / "fig",
                             tmp_path / "missing.jsonl", progress=False)
     assert not (tmp_path / "out").exists()

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LatentgeoError
-from .io import atomic_output, read_jsonl, save_npy, write_json
+from .io import atomic_output, read_jsonl, read_sequences, save_npy, write_json
 
 TASK = "bbc-topic"
 TASK_LABEL = "BBC News topic"
@@ -83,21 +83,16 @@ def load_task_texts(tasks_dir: str | os.PathLike, n: int, task: str = TASK) -> t
 
 
 def load_corpus_texts(sequences_file: str | os.PathLike, n: int) -> list[str]:
-    """The first ``n`` sentences of a corpus file (JSON Lines with a ``text`` field)."""
-    path = Path(sequences_file)
-    if not path.is_file():
-        raise LatentgeoError(f"corpus file not found: {path}")
-    texts = []
-    for row in read_jsonl(path):
-        if len(texts) == n:
-            break
-        text = row.get("text") if isinstance(row, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise LatentgeoError(f"{path}: row {len(texts) + 1} has no non-empty 'text' field")
-        texts.append(text)
+    """The first ``n`` sentences of a sequences file (:func:`latentgeo.io.read_sequences`)."""
+    texts = read_sequences(sequences_file)
     if len(texts) < n:
-        raise LatentgeoError(f"{path} holds {len(texts)} sentences; stitching.corpus_sentences asks for {n}")
-    return texts
+        raise LatentgeoError(
+            f"{sequences_file} holds {len(texts)} sentences; stitching.corpus_sentences asks for {n}"
+        )
+    blank = next((i for i, t in enumerate(texts[:n], 1) if not t.strip()), None)
+    if blank is not None:
+        raise LatentgeoError(f"{sequences_file}: sequence {blank} is blank")
+    return texts[:n]
 
 
 def embed_encoders(
