@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-STAGES = ["01_perturb", "02_finetune", "03_embed", "04_measures", "05_stitching", "06_regression"]
+STAGES = ["01_perturb", "02_finetune", "03_embed", "04_measures", "04_measures_family", "05_stitching",
+          "06_regression"]
 
 
 def test_one_notebook_per_stage():

@@ -33,6 +33,10 @@ def test_smoke_pipeline_outputs(smoke_repo: Path):
     assert len(table) == 1 + n_models
     header = table[0].split(",")
     assert {"model", "family", "alpha", "seed", "score_average", "lsq_patchiness"} <= set(header)
+    # The family view of stage 4: the same models, their measures only.
+    family = (repo / "results" / "measures_family.csv").read_text().splitlines()
+    assert len(family) == 1 + n_models and "score_average" not in family[0]
+    assert [r.split(",")[0] for r in family[1:]] == [r.split(",")[0] for r in table[1:]]
     regression = json.loads((repo / "results" / "regression.json").read_text())
     assert regression
     for stage in ("perturb", "embed", "measures", "finetune"):

@@ -301,3 +301,57 @@ def test_regression_notebook_is_thin_and_parameterised():
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)
     assert any("load_params(params_file)" in "".join(c["source"]) for c in code)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def _family_params(**perturb):
+    params = load_params(REPO / "profiles" / "smoke.yaml")
+    return params.model_copy(update={"perturb": params.perturb.model_copy(update={
+        "base_model": "minilm-l6", "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
+        "nonstandard": ["untrained", "shuffled-embeddings"], **perturb,
+    })})
+
+
+def test_measures_table_is_the_results_table_without_scores(tmp_path):
+    from latentgeo.table import build_measures_table
+
+    finetune, measures = write_fixture(tmp_path)
+    full = build_results_table(finetune, measures)
+    table = build_measures_table(measures)
+    assert list(table.columns[:4]) == ["model", "family", "alpha", "seed"]
+    expected = full.drop(columns=["suite", *[c for c in full.columns if c.startswith("score_")]])
+    pd.testing.assert_frame_equal(table, expected)
+    # No scores needed: the measures of a family whose fine-tuning has not run are readable.
+    assert len(build_measures_table(measures, ["minilm-l6-a0-s1", "minilm-l6-untrained-s1"])) == 2
+    with pytest.raises(LatentgeoError, match=r"no measures for models \['minilm-l6-a3-s1'\]"):
+        build_measures_table(measures, ["minilm-l6-a3-s1"])
+
+
+def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
+    from latentgeo.measures.family import FIGURE_NAME, headline_table, run_measures_family_stage
+
+    _, measures = write_fixture(tmp_path)
+    params = _family_params()
+    out = tmp_path / "out"
+    result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures")
+    # Exactly the profile's 7 models (the fixture's seed-2 models belong to no profile here).
+    assert len(result.table) == 7 and not result.table["model"].str.endswith("-s2").any()
+    assert (out / "family.csv").read_text() == table_to_csv(result.table)
+    assert result.figure == out / "figures" / FIGURE_NAME and result.figure.stat().st_size > 10_000
+    assert list(result.headline.columns) == [
+        "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "pq_reconstruction_error",
+        "spread_isoscore", "spread_eee",
+    ]
+    np.testing.assert_array_equal(result.headline["lsq_patchiness"], result.table["lsq_patchiness"])
+    # Same inputs, same bytes; a rerun replaces the stage's own outputs.
+    first = result.figure.read_bytes()
+    again = run_measures_family_stage(params, measures, out / "family.csv", out / "figures")
+    assert again.figure.read_bytes() == first
+    # The corrected variant is shown under the same column name.
+    corrected = result.table.assign(lsq_patchiness_corrected=result.table["lsq_patchiness"] * 2)
+    shown = headline_table(corrected, "corrected")
+    np.testing.assert_array_equal(shown["lsq_patchiness"], corrected["lsq_patchiness_corrected"])
+    # Never the paper form under the corrected name: a missing corrected column is left out.
+    assert "pq_patchiness" not in shown.columns
+    with pytest.raises(LatentgeoError, match="minilm-l6-a3-s1"):
+        run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f")
+    assert not (out / "x.csv").exists()

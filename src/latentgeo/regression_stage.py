@@ -2,7 +2,8 @@
 
 It reads only the outputs of earlier stages (fine-tuning scores, measures) and writes, each
 atomically: the results table (CSV), the regression result (JSON, a DVC metrics file), two small
-CSV files for ``dvc plots`` (score vs. α, r per measure) and the four figures. Output paths come
+CSV files for ``dvc plots`` (score vs. α, r per measure) and three figures (the measures vs. α
+figure belongs to the measures-family stage, :mod:`latentgeo.measures.family`). Output paths come
 from the caller (dvc.yaml → papermill parameters); settings from ``params.regression``.
 """
 
@@ -16,7 +17,6 @@ import pandas as pd
 
 from .config import Params
 from .figures import (
-    plot_measures_vs_alpha,
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
@@ -27,7 +27,6 @@ from .table import FLOAT_FORMAT, build_results_table, score_columns, write_resul
 
 FIGURE_NAMES = {
     "score_vs_alpha": "score_vs_alpha.png",
-    "measures_vs_alpha": "measures_vs_alpha.png",
     "score_vs_top_measures": "score_vs_top_measures.png",
     "pearson_r": "pearson_r.png",
 }
@@ -161,10 +160,6 @@ def run_regression_stage(
     figures = {
         "score_vs_alpha": plot_score_vs_alpha(
             table, figures_dir / FIGURE_NAMES["score_vs_alpha"], seed=seed, **label
-        ),
-        "measures_vs_alpha": plot_measures_vs_alpha(
-            table, figures_dir / FIGURE_NAMES["measures_vs_alpha"], seed=seed,
-            measures=list(regression["measures"]), **label,
         ),
         "score_vs_top_measures": plot_score_vs_top_measures(
             table, regression, figures_dir / FIGURE_NAMES["score_vs_top_measures"],

@@ -261,6 +261,43 @@ def build_results_table(
     return sort_table(table)
 
 
+def build_measures_table(
+    measures_dir: str | os.PathLike, model_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The family's measures side by side: one row per model, no scores (stage 4's family view).
+
+    Columns: ``model``, ``family``, ``alpha``, ``seed``, then every numeric measure leaf as
+    ``<section>_<name>``, sorted by name; rows sorted as in :func:`sort_table`. ``model_ids``
+    selects the rows as in :func:`build_results_table`.
+    """
+    measures = read_measure_results(measures_dir)
+    if model_ids is not None:
+        if len(set(model_ids)) != len(model_ids):
+            raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
+        measures = _select_models(measures, model_ids, "measures")
+    measure_names = sorted(set().union(*(e["measures"] for e in measures.values())))
+    ids = [c for c in ID_COLUMNS if c != "suite"]
+    clash = [c for c in measure_names if c in ID_COLUMNS or c.startswith("score_")]
+    if clash:
+        raise LatentgeoError(f"measure names {clash} clash with the table's own columns")
+    rows = []
+    for model_id, entry in measures.items():
+        record = entry["record"]
+        rows.append({
+            "model": model_id,
+            "family": record["family"],
+            "alpha": math.nan if record.get("alpha") is None else float(record["alpha"]),
+            "seed": record.get("seed"),
+            **entry["measures"],
+        })
+    table = pd.DataFrame(rows, columns=[*ids, *measure_names])
+    table["alpha"] = table["alpha"].astype("float64")
+    table["seed"] = table["seed"].astype("Int64")
+    for column in measure_names:
+        table[column] = table[column].astype("float64")
+    return sort_table(table)
+
+
 def measure_columns(table: pd.DataFrame) -> list[str]:
     """The measure columns of a results table: everything after the id and score columns."""
     return [c for c in table.columns if c not in ID_COLUMNS and not str(c).startswith("score_")]

@@ -1,0 +1,69 @@
+"""The stages' papermill launcher: papermill's CLI with unused optional imports blocked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+from nbformat.v4 import new_code_cell, new_notebook
+
+from latentgeo.run_notebook import UNUSED_OPTIONAL_MODULES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+
+def test_blocked_modules_fail_to_import_and_papermill_still_imports():
+    code = (
+        "import sys, json\n"
+        "from latentgeo.run_notebook import block_unused_imports\n"
+        "blocked = block_unused_imports()\n"
+        "import papermill.cli, papermill.iorw as io\n"
+        "failed = []\n"
+        "for name in blocked:\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ImportError:\n"
+        "        failed.append(name)\n"
+        "print(json.dumps({'blocked': blocked, 'failed': failed,\n"
+        "                  'loaded': sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "                                   ('gcsfs', 'pyarrow', 'rfc3987_syntax') and sys.modules[m])}))\n"
+    )
+    out = json.loads(_python(code).stdout)
+    assert out["blocked"] == list(UNUSED_OPTIONAL_MODULES)
+    assert out["failed"] == out["blocked"]
+    assert out["loaded"] == []  # none of them was imported behind the block
+
+
+def test_launcher_runs_a_parameterised_notebook(tmp_path):
+    nb = new_notebook(cells=[
+        new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        new_code_cell("print(x * 10)"),
+    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+                 "language_info": {"name": "python"}})
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
+                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), "-p", "x", "7"],
+                   capture_output=True, text=True, check=True)
+    executed = nbformat.read(out, as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "70\n"
+    failed = subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", str(tmp_path / "nope.ipynb"),
+                             str(tmp_path / "o.ipynb")], capture_output=True, text=True)
+    assert failed.returncode != 0 and "nope.ipynb" in failed.stderr
+
+
+def test_every_stage_runs_its_notebook_through_the_launcher():
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    pm = next(v["pm"] for v in pipeline["vars"] if "pm" in v)
+    assert pm.startswith("python -m latentgeo.run_notebook ")
+    for name, stage in pipeline["stages"].items():
+        assert "${pm} notebooks/" in stage["cmd"], name
+        assert "papermill " not in stage["cmd"], name
