@@ -327,7 +327,7 @@ def test_measures_table_is_the_results_table_without_scores(tmp_path):
 
 
 def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
-    from latentgeo.measures.family import FIGURE_NAME, headline_table, run_measures_family_stage
+    from latentgeo.measures_family import FIGURE_NAME, headline_table, run_measures_family_stage
 
     _, measures = write_fixture(tmp_path)
     params = _family_params()

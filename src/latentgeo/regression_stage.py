@@ -3,7 +3,7 @@
 It reads only the outputs of earlier stages (fine-tuning scores, measures) and writes, each
 atomically: the results table (CSV), the regression result (JSON, a DVC metrics file), two small
 CSV files for ``dvc plots`` (score vs. α, r per measure) and three figures (the measures vs. α
-figure belongs to the measures-family stage, :mod:`latentgeo.measures.family`). Output paths come
+figure belongs to the measures-family stage, :mod:`latentgeo.measures_family`). Output paths come
 from the caller (dvc.yaml → papermill parameters); settings from ``params.regression``.
 """
 

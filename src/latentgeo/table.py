@@ -204,12 +204,41 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _select_models(found: dict[str, dict], model_ids: Sequence[str], what: str) -> dict[str, dict]:
+    if len(set(model_ids)) != len(model_ids):
+        raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
     missing = [m for m in model_ids if m not in found]
     if missing:
         raise LatentgeoError(
             f"no {what} for models {missing} (found: {sorted(found)}); run `dvc repro` for this profile"
         )
     return {m: found[m] for m in model_ids}
+
+
+def _measure_names(measures: dict[str, dict]) -> list[str]:
+    """Every measure column of the models, sorted; names that would shadow the table's own
+    columns are refused."""
+    names = sorted(set().union(*(e["measures"] for e in measures.values())))
+    clash = [c for c in names if c in ID_COLUMNS or c.startswith("score_")]
+    if clash:
+        raise LatentgeoError(f"measure names {clash} clash with the table's own columns")
+    return names
+
+
+def _id_fields(model_id: str, record: dict) -> dict:
+    """The ``model``, ``family``, ``alpha`` (NaN when absent) and ``seed`` cells of a row."""
+    alpha = record.get("alpha")
+    return {"model": model_id, "family": record["family"],
+            "alpha": math.nan if alpha is None else float(alpha), "seed": record.get("seed")}
+
+
+def _typed_table(rows: list[dict], id_columns: Sequence[str], value_columns: Sequence[str]) -> pd.DataFrame:
+    """Rows as a sorted table: α and every value column float64, seed a nullable integer."""
+    table = pd.DataFrame(rows, columns=[*id_columns, *value_columns])
+    table["alpha"] = table["alpha"].astype("float64")
+    table["seed"] = table["seed"].astype("Int64")
+    for column in value_columns:
+        table[column] = table[column].astype("float64")
+    return sort_table(table)
 
 
 def build_results_table(
@@ -227,38 +256,23 @@ def build_results_table(
     scores = read_finetune_results(finetune_dir)
     measures = read_measure_results(measures_dir)
     if model_ids is not None:
-        if len(set(model_ids)) != len(model_ids):
-            raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
         scores = _select_models(scores, model_ids, "fine-tuning results")
         measures = _select_models(measures, model_ids, "measures")
     _check_joinable(scores, measures)
     suite = next(iter(scores.values()))["suite"]
     tasks = _task_order(suite, set().union(*(e["scores"] for e in scores.values())))
-    measure_columns = sorted(set().union(*(e["measures"] for e in measures.values())))
-    clash = [c for c in measure_columns if c in ID_COLUMNS or c.startswith("score_")]
-    if clash:
-        raise LatentgeoError(f"measure names {clash} clash with the table's own columns")
+    score_names = [*(f"score_{t}" for t in tasks), SCORE_AVERAGE]
+    measure_names = _measure_names(measures)
     rows = []
     for model_id, entry in scores.items():
-        record = entry["record"]
-        row = {
-            "model": model_id,
-            "family": record["family"],
-            "alpha": math.nan if record.get("alpha") is None else float(record["alpha"]),
-            "seed": record.get("seed"),
+        rows.append({
+            **_id_fields(model_id, entry["record"]),
             "suite": suite,
-        }
-        row.update({f"score_{t}": entry["scores"][t] for t in tasks})
-        row[SCORE_AVERAGE] = suite_average(entry["scores"], suite)
-        row.update(measures[model_id]["measures"])
-        rows.append(row)
-    columns = [*ID_COLUMNS, *(f"score_{t}" for t in tasks), SCORE_AVERAGE, *measure_columns]
-    table = pd.DataFrame(rows, columns=columns)
-    table["alpha"] = table["alpha"].astype("float64")
-    table["seed"] = table["seed"].astype("Int64")
-    for column in [*(f"score_{t}" for t in tasks), SCORE_AVERAGE, *measure_columns]:
-        table[column] = table[column].astype("float64")
-    return sort_table(table)
+            **{f"score_{t}": entry["scores"][t] for t in tasks},
+            SCORE_AVERAGE: suite_average(entry["scores"], suite),
+            **measures[model_id]["measures"],
+        })
+    return _typed_table(rows, ID_COLUMNS, [*score_names, *measure_names])
 
 
 def build_measures_table(
@@ -272,30 +286,10 @@ def build_measures_table(
     """
     measures = read_measure_results(measures_dir)
     if model_ids is not None:
-        if len(set(model_ids)) != len(model_ids):
-            raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
         measures = _select_models(measures, model_ids, "measures")
-    measure_names = sorted(set().union(*(e["measures"] for e in measures.values())))
-    ids = [c for c in ID_COLUMNS if c != "suite"]
-    clash = [c for c in measure_names if c in ID_COLUMNS or c.startswith("score_")]
-    if clash:
-        raise LatentgeoError(f"measure names {clash} clash with the table's own columns")
-    rows = []
-    for model_id, entry in measures.items():
-        record = entry["record"]
-        rows.append({
-            "model": model_id,
-            "family": record["family"],
-            "alpha": math.nan if record.get("alpha") is None else float(record["alpha"]),
-            "seed": record.get("seed"),
-            **entry["measures"],
-        })
-    table = pd.DataFrame(rows, columns=[*ids, *measure_names])
-    table["alpha"] = table["alpha"].astype("float64")
-    table["seed"] = table["seed"].astype("Int64")
-    for column in measure_names:
-        table[column] = table[column].astype("float64")
-    return sort_table(table)
+    rows = [{**_id_fields(model_id, e["record"]), **e["measures"]} for model_id, e in measures.items()]
+    id_columns = [c for c in ID_COLUMNS if c != "suite"]
+    return _typed_table(rows, id_columns, _measure_names(measures))
 
 
 def measure_columns(table: pd.DataFrame) -> list[str]:

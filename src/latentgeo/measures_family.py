@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Params
-from ..figures import plot_measures_vs_alpha
-from ..table import build_measures_table, measure_columns, write_results_table
+from .config import Params
+from .figures import plot_measures_vs_alpha
+from .table import build_measures_table, write_results_table
 
 FIGURE_NAME = "measures_vs_alpha.png"
 # The measures the small table shows (patchiness in the profile's variant, see headline_table).
@@ -66,7 +66,8 @@ def run_measures_family_stage(
     figures_dir: str | os.PathLike,
 ) -> MeasuresFamilyResult:
     """Read the profile's measures files under ``measures_dir``; write the family table (CSV) to
-    ``table_out`` and ``figures_dir/measures_vs_alpha.png``, both atomically (stage outputs are
+    ``table_out`` and ``figures_dir/measures_vs_alpha.png`` (every measure with a value), both
+    atomically (stage outputs are
     replaced). Models of other profiles left in ``measures_dir`` are ignored; a missing one is an
     error naming it.
     """
@@ -78,7 +79,6 @@ def run_measures_family_stage(
         Path(figures_dir) / FIGURE_NAME,
         suite=params.finetune.suite,
         profile=params.profile,
-        measures=[m for m in measure_columns(table) if table[m].notna().any()],
         note=f"{corpus.n_sequences} {params.data.source} corpus sequences per sample",
     )
     variant = params.measures.patchiness_variant
