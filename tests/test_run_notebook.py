@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import nbformat
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from latentgeo.run_notebook import UNUSED_OPTIONAL_MODULES
+from latentgeo.run_notebook import KERNEL_MALLOC_ENV, UNUSED_OPTIONAL_MODULES, set_kernel_malloc_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,17 +45,22 @@ def test_blocked_modules_fail_to_import_and_papermill_still_imports():
 
 def test_launcher_runs_a_parameterised_notebook(tmp_path):
     nb = new_notebook(cells=[
-        new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        new_code_cell("x = 1\nMALLOC = []", metadata={"tags": ["parameters"]}),
         new_code_cell("print(x * 10)"),
+        new_code_cell("import os; print({k: os.environ.get(k) for k in sorted(MALLOC)})"),
     ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
                  "language_info": {"name": "python"}})
     src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, src)
     subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
-                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), "-p", "x", "7"],
+                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), "-p", "x", "7",
+                    "-y", json.dumps({"MALLOC": sorted(KERNEL_MALLOC_ENV)})],
                    capture_output=True, text=True, check=True)
     executed = nbformat.read(out, as_version=4)
-    assert executed.cells[-1].outputs[0]["text"] == "70\n"
+    assert executed.cells[-2].outputs[0]["text"] == "70\n"
+    # the kernel was started with the allocator settings
+    expected = {k: os.environ.get(k, v) for k, v in sorted(KERNEL_MALLOC_ENV.items())}
+    assert executed.cells[-1].outputs[0]["text"] == f"{expected}\n"
     failed = subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", str(tmp_path / "nope.ipynb"),
                              str(tmp_path / "o.ipynb")], capture_output=True, text=True)
     assert failed.returncode != 0 and "nope.ipynb" in failed.stderr
@@ -67,3 +73,12 @@ def test_every_stage_runs_its_notebook_through_the_launcher():
     for name, stage in pipeline["stages"].items():
         assert "${pm} notebooks/" in stage["cmd"], name
         assert "papermill " not in stage["cmd"], name
+
+
+def test_malloc_settings_keep_what_the_user_set():
+    environ = {"MALLOC_MMAP_MAX_": "65536", "PATH": "/bin"}
+    added = set_kernel_malloc_env(environ)
+    assert environ["MALLOC_MMAP_MAX_"] == "65536"  # the user's value wins
+    assert added == {k: v for k, v in KERNEL_MALLOC_ENV.items() if k != "MALLOC_MMAP_MAX_"}
+    assert environ["MALLOC_TRIM_THRESHOLD_"] == KERNEL_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]
+    assert set_kernel_malloc_env(environ) == {}

@@ -9,11 +9,18 @@ import pandas as pd
 import pytest
 
 from latentgeo import encoders
+from latentgeo import stitch as stitch_module
 from latentgeo.config import load_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
 from latentgeo.stitch import stitch
-from latentgeo.stitching_study import load_corpus_texts, load_task_texts, run_stitching_stage
+from latentgeo.stitching_study import (
+    anchor_sweep,
+    load_corpus_texts,
+    load_task_texts,
+    run_stitching_stage,
+    stitching_grid,
+)
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
@@ -163,3 +170,36 @@ def test_stage_refuses_too_few_texts(tasks_dir, corpus_file, params, tmp_path):
         run_stitching_stage(params, tasks_dir, tmp_path / "out", tmp_path / "fig",
                             tmp_path / "missing.jsonl", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+
+def test_anchor_sweep_reuses_the_grid_fits_at_its_largest_count(monkeypatch):
+    """The sweep's largest count with the grid's anchors is the grid's own fit: taken from it, the
+    sweep is the same table as fitted from scratch with half the fits; a grid of other counts is
+    not used."""
+    rng = np.random.default_rng(3)
+    labels = np.arange(80) % 3
+    base = rng.normal(size=(80, 6)) + labels[:, None]
+    vectors = {"a": base @ rng.normal(size=(6, 5)), "b": np.tanh(base @ rng.normal(size=(6, 4))),
+               "c": base + 0.3 * rng.normal(size=(80, 6))}
+    methods, counts = ["ortho", "affine"], [20, 40]
+    grid = stitching_grid(vectors, labels, methods, ["standard", "l2"], 40, 0, progress=False)
+    other = stitching_grid(vectors, labels, methods, ["l2"], 30, 0, progress=False)
+
+    fits = []
+
+    def counted(*args, **kwargs):
+        fits.append(args[2])  # n_anchors
+        return stitch(*args, **kwargs)
+
+    monkeypatch.setattr(stitch_module, "stitch", counted)
+    fitted = anchor_sweep(vectors, labels, methods, "l2", counts, 0, progress=False)
+    assert len(fitted) == len(fits) == 2 * 6 * 2 and list(fitted["n_anchors"].unique()) == [20, 40]
+    fits.clear()
+    reused = anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=grid, progress=False)
+    pd.testing.assert_frame_equal(reused, fitted)
+    assert fits == [20] * 12
+    fits.clear()
+    pd.testing.assert_frame_equal(
+        anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=other, progress=False), fitted)
+    assert len(fits) == 24

@@ -9,16 +9,41 @@ modules absent before papermill is imported makes each optional import fail at o
 papermill and jsonschema already handle (the back-ends report "missing dependency" if a path ever
 names them; IRI strings go unchecked). Importing papermill drops from ~2 s to ~0.4 s on 2 cores.
 
+The launcher also sets :data:`KERNEL_MALLOC_ENV` for the kernels it starts (see there): glibc's
+allocator then keeps freed memory for reuse instead of handing large blocks back to the system,
+which each fine-tuning step otherwise pays for in page faults.
+
 The arguments are papermill's own (``python -m latentgeo.run_notebook --help``); only local paths
 are supported, which is all ``dvc.yaml`` passes.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 # Optional imports of papermill and jsonschema that no stage needs (see the module docstring).
 UNUSED_OPTIONAL_MODULES = ("gcsfs", "pyarrow", "github", "rfc3987_syntax")
+
+
+# glibc malloc settings inherited by the notebook kernels. By default an allocation above a
+# threshold (128 KiB, raised as blocks are freed, to at most 32 MiB) is a fresh mmap, handed back
+# to the system when freed: a training step frees and allocates the 47 MB gradient of minilm's
+# word embeddings (30522 × 384 float32) and so faults in zeroed pages every step (~80 ms a step). Served from the heap and never trimmed, the memory is reused:
+# fine-tuning runs ~8 % faster (bbc-topic, 3 alternating pairs of fresh runs), results identical.
+# The same knob as PyTorch's CPU tuning guide's advice to use jemalloc/tcmalloc, without a
+# preloaded library; other C libraries ignore these variables. A value already set is kept.
+KERNEL_MALLOC_ENV = {
+    "MALLOC_MMAP_MAX_": "0",  # no mmap-backed allocations: large blocks come from the heap
+    "MALLOC_TRIM_THRESHOLD_": str(64 << 30),  # 64 GiB: the heap's free top is never given back
+}
+
+
+def set_kernel_malloc_env(environ: dict[str, str] = os.environ) -> dict[str, str]:
+    """Put :data:`KERNEL_MALLOC_ENV` into ``environ`` where unset; returns what it set."""
+    added = {k: v for k, v in KERNEL_MALLOC_ENV.items() if k not in environ}
+    environ.update(added)
+    return added
 
 
 def block_unused_imports(modules: tuple[str, ...] = UNUSED_OPTIONAL_MODULES) -> list[str]:
@@ -36,6 +61,7 @@ def block_unused_imports(modules: tuple[str, ...] = UNUSED_OPTIONAL_MODULES) -> 
 def main(argv: list[str] | None = None) -> None:
     """Run papermill's CLI (``argv``: its arguments; default ``sys.argv[1:]``)."""
     block_unused_imports()
+    set_kernel_malloc_env()  # read by glibc when each kernel process starts
     from papermill.cli import papermill
 
     papermill.main(args=sys.argv[1:] if argv is None else argv, prog_name="python -m latentgeo.run_notebook")

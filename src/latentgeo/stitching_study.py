@@ -176,26 +176,53 @@ def anchor_sweep(
     counts: list[int],
     seed: int,
     *,
+    grid: pd.DataFrame | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Stitched accuracy and R² vs the number of anchors, on one fixed evaluation set (the rows
-    after the largest count), for every ordered pair and method."""
+    after the largest count), for every ordered pair and method.
+
+    ``grid``: rows of :func:`stitching_grid` on the same vectors, labels and seed. Where they hold
+    the largest count with ``preprocess``, those fits are the sweep's own (same anchors, same
+    evaluation rows, same classifiers), so they are taken from it instead of fitted again.
+    """
     from tqdm.auto import tqdm
 
     from .stitch import stitch
 
     counts = sorted(set(counts))
     top = counts[-1]
+    pairs = list(itertools.permutations(vectors, 2))
+    reused = _grid_rows(grid, pairs, methods, preprocess, top, len(labels) - top)
+    fitted_counts = counts[:-1] if reused is not None else counts
+    combos = [(n, s, t, m) for n in fitted_counts for s, t in pairs for m in methods]
+    clfs = {n: _classifiers(vectors, labels, np.arange(n), seed) for n in fitted_counts}
     rows = []
-    combos = [(n, s, t, m) for n in counts for s, t in itertools.permutations(vectors, 2) for m in methods]
-    clfs = {n: _classifiers(vectors, labels, np.arange(n), seed) for n in counts}
     for n, s, t, m in tqdm(combos, desc="anchor sweep", unit="fit", disable=not progress):
         keep = np.r_[0:n, top: len(labels)]
         metrics, _ = stitch(
             vectors[s][keep], vectors[t][keep], n, m, preprocess, labels[keep], seed, classifier=clfs[n][t]
         )
         rows.append({"source": s, "target": t, **metrics})
-    return pd.DataFrame(rows)
+    sweep = pd.DataFrame(rows)
+    if reused is not None:
+        sweep = pd.concat([sweep, reused], ignore_index=True) if rows else reused
+    return sweep
+
+
+def _grid_rows(grid: pd.DataFrame | None, pairs: list[tuple[str, str]], methods: list[str],
+               preprocess: str, n_anchors: int, n_eval: int) -> pd.DataFrame | None:
+    """The grid's rows for ``n_anchors`` anchors, ``n_eval`` evaluation rows and ``preprocess``,
+    one per pair × method in sweep order, or None when the grid lacks any of them."""
+    if grid is None or not len(grid):
+        return None
+    if (grid["n_anchors"] != n_anchors).any() or (grid["n_eval"] != n_eval).any():
+        return None
+    picked = grid[grid["preprocess"] == preprocess].set_index(["source", "target", "method"])
+    wanted = [(s, t, m) for s, t in pairs for m in methods]
+    if not picked.index.is_unique or not set(wanted) <= set(picked.index):
+        return None
+    return picked.loc[wanted].reset_index()[list(grid.columns)]
 
 
 def similarity_table(vectors: dict[str, np.ndarray], *, k: int = KNN_K) -> pd.DataFrame:
@@ -376,7 +403,8 @@ def run_stitching_study(
     sweep_prep = cfg.preprocess[0]
     with _one_blas_thread():
         sweep = anchor_sweep(
-            vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed, progress=progress
+            vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed,
+            grid=grid, progress=progress,
         )
     timings["sweep"] = time.perf_counter() - start
     start = time.perf_counter()
