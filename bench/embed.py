@@ -85,6 +85,32 @@ def model_flops(config, lengths: np.ndarray) -> float:
     return layers * (dense + attention)
 
 
+def time_by_operator(model_name: str, texts: list[str]) -> dict[str, float]:
+    """Seconds of one batched extraction by kind of operator (torch profiler, self CPU time):
+    ``dense`` (the projections and feed-forward: ``addmm``/``mm``), ``attention`` (the fused
+    scaled-dot-product kernel or its ``bmm``/``softmax`` parts), ``other`` (the rest)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        embed_texts(model_name, texts, progress=False, device="cpu")
+    seconds = {"dense": 0.0, "attention": 0.0, "other": 0.0}
+    for event in prof.key_averages():
+        name, t = event.key, event.self_cpu_time_total / 1e6
+        if name in ("aten::addmm", "aten::mm"):
+            seconds["dense"] += t
+        elif "scaled_dot_product" in name or name in ("aten::bmm", "aten::_softmax"):
+            seconds["attention"] += t
+        else:
+            seconds["other"] += t
+    return seconds
+
+
+def layers_attention_flops(config, lengths: np.ndarray) -> float:
+    """The attention part of :func:`model_flops` (scores and weighted sums, all layers)."""
+    n = lengths.astype(np.float64)
+    return config.num_hidden_layers * 4.0 * config.hidden_size * (n**2).sum()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
@@ -126,6 +152,15 @@ def main() -> None:
     print("load average after (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"FLOP-bound ceiling: {ceiling:.0f} tokens/s; batched reaches {tok_s / ceiling:.0%} of it "
           f"(loop: {res.n_tokens / t_loop / ceiling:.0%})")
+
+    # Where the batched time goes: if its dense GEMMs already run at the measured GEMM rate, the
+    # loop's time over the GEMMs' alone bounds any speed-up that float32 on this CPU allows.
+    parts = time_by_operator(args.model, texts)
+    dense_flops = flops - layers_attention_flops(config, res.lengths)
+    print("batched time by operator (profiled run): " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items())
+          + f"; dense GEMMs at {dense_flops / parts['dense'] / 1e9:.1f} GFLOP/s "
+          f"({dense_flops / parts['dense'] / rate:.0%} of the measured rate)")
+    print(f"speed-up bound with everything but the dense GEMMs free: {t_loop / parts['dense']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ process, one after the other per task:
 * **stage**: what ``latentgeo finetune`` runs: dynamic padding per batch + length-grouped batches;
 * **baseline**: every sequence padded to ``max_length``, batches in uniform random order.
 
+Both run with the allocator settings the stages' notebook kernels get from the launcher
+(``latentgeo.run_notebook.KERNEL_MALLOC_ENV``; the script restarts itself once to apply them).
+
 Prints training examples/s of both and their ratio (target ≥ 1.5×), then estimates the whole
 fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs) from the
 measured rates and per-run overheads.
@@ -22,9 +25,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from latentgeo.run_notebook import set_kernel_malloc_env
+
+# The stages' kernels start with the launcher's allocator settings; glibc reads them at process
+# start, so this benchmark restarts itself once with them (unless they are set already).
+if set_kernel_malloc_env():
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -143,7 +154,8 @@ def main() -> None:
         source = "Lee-corpus stand-ins (no offline suite found)"
         suite = {name: d for name, d in lee_standins(n_timed).items() if name in ft.tasks}
     print(f"model {MODEL}, {source}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}")
+          f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}; "
+          f"MALLOC_MMAP_MAX_={os.environ.get('MALLOC_MMAP_MAX_')} (the stages' allocator settings)")
     print(f"settings: batch {timed.batch_size}, max_length {timed.max_length}, "
           f"{n_timed} training examples, 1 epoch per timed run\n")
 
