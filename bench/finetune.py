@@ -3,13 +3,17 @@
 Same model (minilm-l6), same examples, same settings (the profile's ``finetune`` section), one
 process, one after the other per task:
 
-* **stage**: what ``latentgeo finetune`` runs: dynamic padding per batch + length-grouped batches;
-* **baseline**: every sequence padded to ``max_length``, batches in uniform random order.
+* **stage**: what ``latentgeo finetune`` runs: dynamic padding per batch + length-grouped batches,
+  in the profile's ``precision`` (the default profile: bf16 mixed precision);
+* **baseline**: the plain ``run_glue.py`` loop: every sequence padded to ``max_length``, batches
+  in uniform random order, float32;
+* **stage fp32** (only when the profile's precision is not fp32): the stage's batches in float32,
+  which splits the ratio into what padding/grouping and what the precision contribute.
 
 Both run with the allocator settings the stages' notebook kernels get from the launcher
 (``latentgeo.run_notebook.KERNEL_MALLOC_ENV``; the script restarts itself once to apply them).
 
-Prints training examples/s of both and their ratio (target ≥ 1.5×), then estimates the whole
+Prints training examples/s of each and the ratio stage/baseline (target ≥ 1.5×), then estimates the whole
 fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs) from the
 measured rates and per-run overheads.
 
@@ -23,6 +27,7 @@ single sentences, consecutive sentence pairs).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -43,6 +48,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _t0 = time.perf_counter()
+import datasets  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
@@ -59,13 +65,14 @@ from latentgeo.models import load_tokenizer  # noqa: E402
 from latentgeo.tasks import get_task  # noqa: E402
 
 IMPORT_S = time.perf_counter() - _t0
+datasets.disable_progress_bars()  # the tables below are the output
+transformers.logging.set_verbosity_error()  # no load reports for the new classification heads
 MODEL = "minilm-l6"
 PAPERMILL_START_S = 3.0  # per notebook run from the command line (see the offline facts)
 
 
 def lee_standins(n: int, seed: int = 0) -> dict[str, TaskData]:
     """Three tasks shaped like the offline suite, from the Lee news corpus (gensim's test data)."""
-    import datasets
     import gensim
 
     path = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
@@ -95,7 +102,8 @@ def lee_standins(n: int, seed: int = 0) -> dict[str, TaskData]:
 
 
 def measure(data: TaskData, settings: FinetuneSettings, *, stage_loop: bool) -> dict[str, float]:
-    """Set-up, training and evaluation times of one run (the stage's loop or the baseline)."""
+    """Set-up, training and evaluation times of one run: the stage's batches (dynamic padding,
+    length grouping) or padded, ungrouped ones, in ``settings.precision``."""
     task = data.task
     start = time.perf_counter()
     tokenizer = load_tokenizer(MODEL)
@@ -133,6 +141,8 @@ def main() -> None:
                              "fewer examples understate it)")
     parser.add_argument("--max-length", type=int, default=None,
                         help="override the profile's max_length (e.g. 128, the paper's)")
+    parser.add_argument("--precision", default=None,
+                        help="override the profile's finetune.precision for the stage's loop")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own). On a 2-core machine shared "
                              "with other jobs, 1 thread avoids OpenMP threads stalling each other")
@@ -144,7 +154,10 @@ def main() -> None:
     ft = params.finetune
     n_timed = args.train_examples or ft.train_size or 600
     length = {"max_length": args.max_length} if args.max_length else {}
-    timed = FinetuneSettings.from_params(ft, epochs=1, train_size=n_timed, eval_size=n_timed, **length)
+    precision = {"precision": args.precision} if args.precision else {}
+    timed = FinetuneSettings.from_params(ft, epochs=1, train_size=n_timed, eval_size=n_timed,
+                                         **length, **precision)
+    timed_fp32 = dataclasses.replace(timed, precision="fp32")
     offline = Path(args.data_dir)
     if offline.is_dir():
         source = f"offline suite in {offline}"
@@ -157,26 +170,37 @@ def main() -> None:
           f"transformers {transformers.__version__}; load average {os.getloadavg()[0]:.1f}; "
           f"MALLOC_MMAP_MAX_={os.environ.get('MALLOC_MMAP_MAX_')} (the stages' allocator settings)")
     print(f"settings: batch {timed.batch_size}, max_length {timed.max_length}, "
+          f"stage precision {timed.precision} (baseline fp32), "
           f"{n_timed} training examples, 1 epoch per timed run\n")
 
     # A throw-away run first, so that one-off start-up costs do not land on either side.
     warm = next(iter(suite.values()))
     measure(TaskData(warm.task, warm.train.select(range(32)), warm.validation), timed, stage_loop=True)
 
-    header = f"{'task':20s} {'tokens/ex':>9s} {'stage ex/s':>10s} {'padded ex/s':>11s} {'ratio':>6s}"
+    split = timed.precision != "fp32"  # also time the stage's batches in float32
+    header = (f"{'task':20s} {'tokens/ex':>9s} {'stage ex/s':>10s} "
+              + (f"{'stage fp32':>10s} " if split else "") + f"{'padded ex/s':>11s} {'ratio':>6s}")
     print(header)
     print("-" * len(header))
     results = {}
     for name, data in suite.items():
         stage = measure(data, timed, stage_loop=True)
-        base = measure(data, timed, stage_loop=False)
-        results[name] = (stage, base)
+        stage_fp32 = measure(data, timed_fp32, stage_loop=True) if split else stage
+        base = measure(data, timed_fp32, stage_loop=False)
+        results[name] = (stage, stage_fp32, base)
         print(f"{name:20s} {stage['mean_tokens']:9.1f} {stage['train_ex_per_s']:10.1f} "
-              f"{base['train_ex_per_s']:11.1f} {stage['train_ex_per_s'] / base['train_ex_per_s']:6.2f}")
-    stage_total = sum(len(suite[n].train) / s["train_ex_per_s"] for n, (s, _) in results.items())
-    base_total = sum(len(suite[n].train) / b["train_ex_per_s"] for n, (_, b) in results.items())
-    print(f"{'suite (time-weighted)':20s} {'':9s} {'':10s} {'':11s} {base_total / stage_total:6.2f}"
-          "   (target ≥ 1.5)")
+              + (f"{stage_fp32['train_ex_per_s']:10.1f} " if split else "")
+              + f"{base['train_ex_per_s']:11.1f} {stage['train_ex_per_s'] / base['train_ex_per_s']:6.2f}")
+
+    def total_s(which: int) -> float:
+        return sum(len(suite[n].train) / r[which]["train_ex_per_s"] for n, r in results.items())
+
+    stage_total, fp32_total, base_total = total_s(0), total_s(1), total_s(2)
+    print(f"{'suite (time-weighted)':20s} {'':9s} {'':10s} " + (f"{'':10s} " if split else "")
+          + f"{'':11s} {base_total / stage_total:6.2f}   (target ≥ 1.5)")
+    if split:
+        print(f"  of which dynamic padding + length grouping {base_total / fp32_total:.2f}×, "
+              f"{timed.precision} {fp32_total / stage_total:.2f}×")
 
     if args.max_length:
         print(f"\n(grid estimate skipped: --max-length {args.max_length} is not the profile's)")
@@ -186,7 +210,7 @@ def main() -> None:
           f"epochs {ft.epochs}, train_size {ft.train_size}, eval_size {ft.eval_size}, "
           f"max_length {ft.max_length}")
     total = 0.0
-    for name, (stage, _) in results.items():
+    for name, (stage, _, _) in results.items():
         n_train = ft.train_size or len(suite[name].train)
         n_eval = ft.eval_size or len(suite[name].validation["validation"])
         per_run = (PAPERMILL_START_S + IMPORT_S + stage["setup_s"]

@@ -75,7 +75,7 @@ def offline_dir(tmp_path) -> Path:
     return root
 
 
-def test_tiny_model_learns_a_separable_task(tiny_model, offline_dir, tmp_path):
+def test_tiny_model_learns_a_separable_task(tiny_model, offline_dir, tmp_path, capsys):
     settings = FinetuneSettings(learning_rate=1e-2, epochs=2, batch_size=8, max_length=16, seed=0)
     out = tmp_path / "scores.json"
     result = finetune_task(tiny_model, "wiki-acceptability", offline_dir, out, settings,
@@ -90,8 +90,63 @@ def test_tiny_model_learns_a_separable_task(tiny_model, offline_dir, tmp_path):
     assert (result["task"], result["suite"], result["metric"]) == ("wiki-acceptability", "offline", "matthews")
     assert (result["train_size"], result["eval_size"], result["chance"]) == (96, 64, 0.0)
     assert result["settings"] == {"learning_rate": 0.01, "epochs": 2, "batch_size": 8,
-                                  "gradient_accumulation": 1, "max_length": 16, "seed": 0}
+                                  "gradient_accumulation": 1, "max_length": 16, "seed": 0,
+                                  "precision": "fp32"}
     assert result["wall_time_s"] > 0
+    assert "'loss'" not in capsys.readouterr().out  # quiet: the log is in the record, not printed
+
+
+@pytest.mark.parametrize("precision, product_dtype", [("fp32", "float32"), ("bf16", "bfloat16")])
+def test_precision_sets_the_dtype_of_the_matrix_products(tiny_model, offline_dir, tmp_path,
+                                                         precision, product_dtype):
+    """bf16 runs the encoder's linear layers in bfloat16 while the weights stay float32, and the
+    tiny model still learns the separable task; fp32 keeps everything float32."""
+    import torch
+
+    from latentgeo.finetune import build_trainer, load_classifier, tokenize_split
+    from latentgeo.datasets_io import load_task_data
+    from latentgeo.models import load_tokenizer
+    from latentgeo.tasks import get_task
+
+    task = get_task("wiki-acceptability")
+    settings = FinetuneSettings(learning_rate=1e-2, epochs=2, batch_size=8, max_length=16, seed=0,
+                                precision=precision)
+    data = load_task_data(task, offline_dir)
+    tokenizer = load_tokenizer(tiny_model)
+    classifier = load_classifier(tiny_model, task, settings.seed)
+    seen: set[torch.dtype] = set()
+    classifier.bert.encoder.layer[0].intermediate.dense.register_forward_hook(
+        lambda module, inputs, output: seen.add(output.dtype))
+    trainer = build_trainer(classifier, tokenizer, tokenize_split(data.train, tokenizer, task, 16),
+                            task, settings, tmp_path, show_progress=False)
+    trainer.train()
+    assert seen == {getattr(torch, product_dtype)}
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}  # float32 master weights
+    metrics = trainer.evaluate(tokenize_split(data.validation["validation"], tokenizer, task, 16))
+    assert metrics["eval_accuracy"] >= 0.9, metrics
+
+
+def test_precision_is_checked_before_anything_loads(monkeypatch, recwarn):
+    import torch
+
+    from latentgeo import finetune
+    from latentgeo.errors import LatentgeoError
+
+    with pytest.raises(LatentgeoError, match="precision = 'fp16' \\(allowed: fp32, bf16\\)"):
+        FinetuneSettings(learning_rate=1e-3, epochs=1, batch_size=2, precision="fp16")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(finetune, "native_bf16_cpu", lambda: False)
+    with pytest.warns(UserWarning, match="bfloat16 is emulated and slower than float32"):
+        finetune.check_precision_supported("bf16")
+    finetune.check_precision_supported("fp32")
+    monkeypatch.setattr(finetune, "native_bf16_cpu", lambda: None)  # unknown: no warning
+    finetune.check_precision_supported("bf16")
+    assert not [w for w in recwarn if "bfloat16" in str(w.message)][1:]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "Old GPU")
+    with pytest.raises(LatentgeoError, match="GPU Old GPU has no bfloat16 support"):
+        finetune.check_precision_supported("bf16")
 
 
 def _cli(*argv: str) -> int:
@@ -154,6 +209,7 @@ def _bad_data(root: Path) -> None:
         (["--model", "no-such-model"], "unknown model 'no-such-model'"),
         (["--task", "cola"], "GLUE task 'cola'"),
         (["--lr", "0"], "learning_rate = 0.0"),
+        (["--precision", "fp16"], "precision = 'fp16' (allowed: fp32, bf16)"),
         (["--params", "{tmp}/missing.yaml"], "parameters file not found"),
     ],
 )

@@ -55,6 +55,7 @@ def _refusal(raw: dict) -> str:
         (lambda p: p["perturb"].__setitem__("alphas", [5, 10]), "perturb.alphas", "must include 0"),
         (lambda p: p["finetune"].__setitem__("tasks", []), "finetune.tasks", "at least 1"),
         (lambda p: p["finetune"].__setitem__("tasks", ["cola"]), "finetune", "not in suite 'offline'"),
+        (lambda p: p["finetune"].__setitem__("precision", "fp16"), "finetune.precision", "'bf16'"),
         (lambda p: p["measures"].__setitem__("m", 16), "measures", "m × nbits"),
         (lambda p: p["measures"].__setitem__("nbits", 30), "measures.nbits", "16"),
         (lambda p: p["measures"].__setitem__("quantizers", ["opq"]), "measures.quantizers.0", "'pq'"),

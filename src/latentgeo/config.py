@@ -26,6 +26,8 @@ PARAMS_FILE = "params.yaml"
 QUANTIZERS = ("pq", "lsq", "rq")
 NONSTANDARD_KINDS = ("untrained", "shuffled-embeddings")
 PERTURB_SCOPES = ("encoder-weights", "all-weights")
+# Arithmetic of the fine-tuning matrix products (latentgeo.finetune.FinetuneSettings.precision).
+PRECISIONS = ("fp32", "bf16")
 TRANSLATION_METHODS = ("ortho", "linear", "lortho", "affine", "affine-sgd", "mlp")
 PREPROCESSING = ("none", "center", "standard", "l2")
 
@@ -136,6 +138,10 @@ class FinetuneParams(_Section):
     train_size: PositiveInt | None = Field(None, description="cap on training examples; null: all")
     eval_size: PositiveInt | None = None
     seed: Seed = 0
+    precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]
+        "fp32", description="fp32, or bf16: matrix products in bfloat16 under autocast "
+        "(weights, optimiser state and loss stay float32)",
+    )
     save_checkpoint: bool = False
 
     @model_validator(mode="after")

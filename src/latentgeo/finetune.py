@@ -8,6 +8,12 @@ and *length-grouped batches* (the ``group_by_length`` sampler puts sequences of 
 together, so little padding is left at all). Everything is seeded: the head's initialisation,
 the data order and the train/eval subsamples.
 
+``precision: bf16`` is mixed precision as ``Trainer`` does it (``bf16=True``): the matrix products
+of forward and backward run in bfloat16 under autocast, while weights, optimiser state, layer norms,
+softmax and the loss stay float32. On CPUs with native bfloat16 dot products (AVX512-BF16, AMX)
+the products are about twice as fast as float32; without them they are emulated and slower, which
+:func:`check_precision_supported` warns about.
+
 :func:`finetune_task` is the stage (``latentgeo finetune``, ``notebooks/02_finetune.ipynb``): it
 checks every input before training, then writes one ``scores.json`` atomically.
 """
@@ -18,6 +24,7 @@ import dataclasses
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import __version__
+from .config import PRECISIONS
 from .datasets_io import Loader, TaskData, load_task_data, subsample
 from .errors import LatentgeoError
 from .io import atomic_output, check_output_path, read_json, write_json
@@ -48,6 +56,7 @@ class FinetuneSettings:
 
     ``batch_size`` is per step; the effective batch is ``batch_size × gradient_accumulation``.
     ``train_size``/``eval_size`` cap the examples used (a seeded sample; None: all).
+    ``precision``: ``fp32``, or ``bf16`` for bfloat16 matrix products under autocast.
     """
 
     learning_rate: float
@@ -58,6 +67,7 @@ class FinetuneSettings:
     train_size: int | None = None
     eval_size: int | None = None
     seed: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +86,8 @@ class FinetuneSettings:
                 problems.append(f"{name} = {value} (allowed: ≥ 1, or all)")
         if self.seed < 0:
             problems.append(f"seed = {self.seed} (allowed: ≥ 0)")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision = {self.precision!r} (allowed: {', '.join(PRECISIONS)})")
         if problems:
             raise LatentgeoError("invalid fine-tuning settings: " + "; ".join(problems))
 
@@ -99,7 +111,47 @@ class FinetuneSettings:
             "gradient_accumulation": self.gradient_accumulation,
             "max_length": self.max_length,
             "seed": self.seed,
+            "precision": self.precision,
         }
+
+
+def native_bf16_cpu() -> bool | None:
+    """Whether this CPU has native bfloat16 dot products (AVX512-BF16 or AMX); None: unknown.
+
+    The probes are private torch functions (``torch.cpu._is_avx512_bf16_supported``, present since
+    torch 2.1), hence the fallback to "unknown" rather than a guess.
+    """
+    import torch
+
+    probes = [getattr(torch.cpu, name, None)
+              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    answers = [bool(probe()) for probe in probes if probe is not None]
+    return any(answers) if answers else None
+
+
+def check_precision_supported(precision: str) -> None:
+    """Refuse ``bf16`` on a GPU without bfloat16; warn when a CPU would only emulate it.
+
+    Called before any data or model is loaded. On a CPU, emulated bfloat16 gives the same kind of
+    result but runs slower than float32, so it is a warning, not an error.
+    """
+    if precision != "bf16":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        if not torch.cuda.is_bf16_supported():
+            raise LatentgeoError(
+                f"precision bf16: GPU {torch.cuda.get_device_name()} has no bfloat16 support; "
+                "set finetune.precision: fp32 (or --precision fp32)"
+            )
+    elif native_bf16_cpu() is False:
+        warnings.warn(
+            "precision bf16: this CPU has no native bfloat16 dot products (AVX512-BF16 or AMX), "
+            "so bfloat16 is emulated and slower than float32 here; set finetune.precision: fp32 "
+            "(or --precision fp32) for speed",
+            stacklevel=2,
+        )
 
 
 def model_record(model: str | os.PathLike) -> dict[str, Any]:
@@ -186,7 +238,8 @@ def build_trainer(
 ):
     """A ``Trainer`` for tokenised ``train`` with the stage's loop: dynamic padding per batch,
     length-grouped batches (unless ``group_by_length`` is False: uniform random order), seeded,
-    CPU-friendly (no worker processes), no checkpoints, no external loggers.
+    CPU-friendly (no worker processes), no checkpoints, no external loggers, in
+    ``settings.precision``. ``show_progress=False``: no progress bars and no printed log lines.
 
     ``output_dir`` is required by ``Trainer`` but receives nothing (``save_strategy="no"``).
     """
@@ -219,10 +272,11 @@ def build_trainer(
         logging_steps=max(1, total_steps // LOG_POINTS),
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
+        bf16=settings.precision == "bf16",  # autocast around forward (and so backward) passes
         dataloader_num_workers=0,
         disable_tqdm=not show_progress,
     )
-    return Trainer(
+    trainer = Trainer(
         model=classifier,
         args=args,
         train_dataset=train,
@@ -230,6 +284,13 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(task),
     )
+    if not show_progress:
+        # Without progress bars Trainer prints every log entry instead; the log is kept in
+        # ``trainer.state.log_history`` either way.
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def loss_curve(log_history: list[dict]) -> list[dict[str, float]]:
@@ -277,8 +338,9 @@ def finetune_task(
     which loads through ``loader``, default :func:`datasets.load_dataset`). ``save_model``: a
     folder to save the fine-tuned classifier in (safetensors), off by default.
 
-    Every input is checked before training: the output paths, the task, the model (resolvable,
-    with weights) and the task data (fields, labels, non-empty splits). Returns the JSON record:
+    Every input is checked before training: the output paths, the task, the precision, the model
+    (resolvable, with weights) and the task data (fields, labels, non-empty splits). Returns the
+    JSON record:
     ``model``, ``task``, ``suite``, ``metric``, ``score`` (the task metric; the mean over splits
     for MNLI's two), ``metrics`` (per split), ``chance``, ``train_size``, ``eval_size``,
     ``settings``, ``wall_time_s`` and ``log_history`` (the training loss per logging step).
@@ -290,6 +352,7 @@ def finetune_task(
         if Path(save_model).resolve() == Path(out_json).resolve():
             raise LatentgeoError("--save-model and --out must be different paths")
     task = get_task(task) if isinstance(task, str) else task
+    check_precision_supported(settings.precision)
     from .models import load_tokenizer, resolve_model
 
     resolve_model(model)  # unknown names, folders without weights, hub ids offline: refused now

@@ -6,7 +6,7 @@ import argparse
 
 from . import add_output_arguments
 
-from ..config import PARAMS_FILE
+from ..config import PARAMS_FILE, PRECISIONS
 
 # Default of the setting flags: tells "not given" apart from any value (None means 'all').
 _UNSET = object()
@@ -21,6 +21,7 @@ _OVERRIDES = {
     "train_size": "train_size",
     "eval_size": "eval_size",
     "seed": "seed",
+    "precision": "precision",
 }
 
 
@@ -87,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-size", type=_size, default=_UNSET, help="cap on training examples, or all")
     parser.add_argument("--eval-size", type=_size, default=_UNSET, help="cap on examples per validation split, or all")
     parser.add_argument("--seed", type=int, default=_UNSET)
+    # Checked by FinetuneSettings (not argparse choices), so a bad value gets the settings' message.
+    parser.add_argument("--precision", default=_UNSET, metavar="{" + ",".join(PRECISIONS) + "}",
+                        help="fp32, or bf16: bfloat16 matrix products under autocast")
     parser.add_argument("--save-model", default=None, metavar="DIR",
                         help="also save the fine-tuned classifier here (safetensors)")
     parser.set_defaults(func=_run)
