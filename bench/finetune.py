@@ -13,9 +13,9 @@ process, one after the other per task:
 Both run with the allocator settings the stages' notebook kernels get from the launcher
 (``latentgeo.run_notebook.KERNEL_MALLOC_ENV``; the script restarts itself once to apply them).
 
-Prints training examples/s of each and the ratio stage/baseline (target ≥ 1.5×), then estimates the whole
-fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs) from the
-measured rates and per-run overheads.
+Prints training examples/s of each and the ratio stage/baseline (target ≥ 1.5×), then estimates
+the whole fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs)
+from the measured rates and per-run overheads.
 
 Data: the offline suite (``--data-dir``, default ``data/tasks/offline``) if it exists, else
 stand-ins of the same three shapes made from gensim's packaged Lee news corpus (80-word leads,
