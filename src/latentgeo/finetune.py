@@ -9,8 +9,8 @@ together, so little padding is left at all). Everything is seeded: the head's in
 the data order and the train/eval subsamples.
 
 ``precision: bf16`` is mixed precision as ``Trainer`` does it (``bf16=True``): the matrix products
-of forward and backward run in bfloat16 under autocast, while weights, optimiser state, layer norms,
-softmax and the loss stay float32. On CPUs with native bfloat16 dot products (AVX512-BF16, AMX)
+of forward and backward (projections, feed-forward, attention) run in bfloat16 under autocast,
+while weights, optimiser state, layer norms and the loss stay float32. On CPUs with native bfloat16 dot products (AVX512-BF16, AMX)
 the products are about twice as fast as float32; without them they are emulated and slower, which
 :func:`check_precision_supported` warns about.
 
