@@ -43,14 +43,15 @@ def ref_point_counts(counts):
     return np.mean(variances), np.mean(kls)
 
 
-def ref_centroid_spread(centroids):
+def ref_centroids(centroids):
+    """Squared nearest-other-centroid distances per codebook, pooled, over their max; variance."""
     values = []
     for book in centroids:
-        dist = cdist(book, book)
+        dist = cdist(book, book, "sqeuclidean")
         np.fill_diagonal(dist, np.inf)
-        nn = dist.min(axis=1)
-        values.append(np.mean(nn / nn.max()))
-    return np.mean(values)
+        values.extend(dist.min(axis=1))
+    values = np.array(values) / max(values)
+    return ((values - values.mean()) ** 2).mean()
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,8 @@ def test_reconstruction_measures_match_reference():
     q25, q75 = np.percentile(e, [25, 75])
     assert got["reconstruction_iqr"] == pytest.approx((q75 - q25) / e.max(), rel=1e-12)
     assert got["reconstruction_skew"] == pytest.approx(ref_skew(e), rel=1e-9)
+    assert got["under_mu"] == sum(x < e.mean() for x in e) / len(e)
+    assert got["under_mu2"] == sum(x < e.mean() / 2 for x in e) / len(e)
 
 
 def test_reconstruction_exact_gives_zeros():
@@ -112,6 +115,8 @@ def test_reconstruction_exact_gives_zeros():
         "reconstruction_error": 0.0,
         "reconstruction_iqr": 0.0,
         "reconstruction_skew": 0.0,
+        "under_mu": 0.0,
+        "under_mu2": 0.0,
     }
 
 
@@ -195,18 +200,18 @@ def test_point_count_measures_match_reference():
     )
 
 
-def test_centroid_spread_matches_reference():
+def test_centroids_match_reference():
     rng = np.random.default_rng(7)
     centroids = rng.normal(size=(3, 40, 5))
-    assert cells.centroid_spread(centroids) == pytest.approx(
-        ref_centroid_spread(centroids), rel=1e-10
+    assert cells.centroid_nn_variance(centroids) == pytest.approx(
+        ref_centroids(centroids), rel=1e-10
     )
-    nn = cells.nearest_other_distances(centroids[0], chunk=7)  # chunking gives the same distances
-    d = cdist(centroids[0], centroids[0])
+    nn = cells.nearest_other_sq_distances(centroids[0], chunk=7)  # chunks give the same distances
+    d = cdist(centroids[0], centroids[0], "sqeuclidean")
     np.fill_diagonal(d, np.inf)
     np.testing.assert_allclose(nn, d.min(axis=1), rtol=1e-10)
-    grid = np.stack(np.meshgrid(np.arange(4.0), np.arange(4.0)), -1).reshape(1, 16, 2)
-    assert cells.centroid_spread(grid) == pytest.approx(1.0)  # evenly spaced centroids
+    twin = np.concatenate([centroids[:1, :3], centroids[:1, :1]], axis=1)  # a duplicate centroid
+    assert cells.nearest_other_sq_distances(twin[0])[[0, 3]].tolist() == [0.0, 0.0]
 
 
 # ---------------------------------------------------------------- invariants on real quantizers

@@ -16,9 +16,12 @@ CELL_MEASURES = {
     "reconstruction_error",
     "reconstruction_iqr",
     "reconstruction_skew",
+    "under_mu",
+    "under_mu2",
     "point_count_variance",
     "point_count_kl",
-    "centroid_spread",
+    "centroids",
+    "point_dist",
     "patchiness",
     "patchiness_corrected",
 }
@@ -100,18 +103,21 @@ def test_no_sidecar_no_model(tmp_path, npy):
     report = measures_file(npy, tmp_path / "m.json", quantizers="pq", nbits=4, progress=False)
     assert "model" not in report.record
     assert report.histograms["pq"].shape == (4, 16) and report.histograms["pq"].sum() == 4 * 600
-    assert {"pq_train", "pq_encode", "twonn"} <= set(report.timings)
+    steps = {"pq_train", "pq_wait", "pq_encode", "pq_point_dist", "pq_cells", "distinct_rows", "twonn"}
+    assert steps <= set(report.timings) and set(report.cpu_timings) == set(report.timings)
     table = measures_table(report.record)
     assert list(table.columns) == ["pq", "spread"] and table.loc["patchiness", "pq"] > 0
     assert list(table.index[:2]) == ["reconstruction_error", "reconstruction_iqr"]
-    assert table.index[-1] == "twonn_id" and table.shape == (14, 2)
+    assert table.index[-1] == "twonn_id" and table.shape == (17, 2)
 
 
-def test_cli_default_train_size_is_the_package_constant():
+def test_cli_defaults_are_the_package_constants():
     from latentgeo.commands import measures as command
     from latentgeo.measures import DEFAULT_TRAIN_SIZE
+    from latentgeo.measures.quantizers import PAPER_SEED
 
     assert command.DEFAULT_TRAIN_SIZE == DEFAULT_TRAIN_SIZE
+    assert command.DEFAULT_SEED == PAPER_SEED == 1234
 
 
 def test_cli_writes_the_record(tmp_path, npy, capsys):

@@ -74,7 +74,8 @@ def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, P
             "inputs": {"n_points": 1000, "sequences": "data/corpus/sequences.jsonl"},
             "pq": {"patchiness": 1.0 + 0.3 * level - wobble, "reconstruction_error": 0.1 * level + 0.05,
                    "m": 4, "variant": "paper"},
-            "lsq": {"patchiness": 2.0 + level + wobble, "error": {"iqr": 0.5 + 0.01 * i}},
+            "lsq": {"patchiness": 2.0 + level + wobble, "error": {"iqr": 0.5 + 0.01 * i},
+                    "point_dist": 0.9 - 0.05 * level, "centroids": 0.01 * ((5 * i) % 3)},
             "spread": {"isoscore": 0.2 + 0.05 * ((3 * i) % 4), "eee": None if i == 2 else 0.3 * level},
         }))
     return finetune, measures
@@ -95,8 +96,8 @@ def test_build_results_table_columns_rows_and_values(tmp_path):
     assert list(table.columns[:5]) == ["model", "family", "alpha", "seed", "suite"]
     assert list(table.columns[5:9]) == [f"score_{t}" for t in TASKS] + ["score_average"]
     assert list(table.columns[9:]) == sorted([
-        "lsq_error_iqr", "lsq_patchiness", "pq_m", "pq_patchiness", "pq_reconstruction_error",
-        "spread_eee", "spread_isoscore",
+        "lsq_centroids", "lsq_error_iqr", "lsq_patchiness", "lsq_point_dist", "pq_m",
+        "pq_patchiness", "pq_reconstruction_error", "spread_eee", "spread_isoscore",
     ])
     assert len(table) == 10
     # Sorted: base, then perturbed by α and seed, then the non-standard models by name.
@@ -122,7 +123,7 @@ def test_table_csv_is_deterministic_and_round_trips(tmp_path):
     assert first == second
     out = write_results_table(build_results_table(finetune, measures), tmp_path / "t.csv")
     back = pd.read_csv(out)
-    assert back.shape == (10, 16)
+    assert back.shape == (10, 18)
     assert "\r" not in out.read_text()
     with pytest.raises(LatentgeoError, match="already exists"):
         write_results_table(back, out)
@@ -223,7 +224,7 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
     out = tmp_path / "results" / "table.csv"
     argv = ["table", "--finetune-dir", str(finetune), "--measures-dir", str(measures), "--out", str(out)]
     assert main(argv) == 0
-    assert pd.read_csv(out).shape == (10, 16)
+    assert pd.read_csv(out).shape == (10, 18)
     capsys.readouterr()
 
     # --params keeps the models that profile builds (smoke: α 0, 5, 100; seed 1; untrained).
@@ -338,8 +339,8 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     assert (out / "family.csv").read_text() == table_to_csv(result.table)
     assert result.figure == out / "figures" / FIGURE_NAME and result.figure.stat().st_size > 10_000
     assert list(result.headline.columns) == [
-        "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "pq_reconstruction_error",
-        "spread_isoscore", "spread_eee",
+        "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "lsq_point_dist",
+        "pq_reconstruction_error", "spread_isoscore", "spread_eee",
     ]
     np.testing.assert_array_equal(result.headline["lsq_patchiness"], result.table["lsq_patchiness"])
     # Same inputs, same bytes; a rerun replaces the stage's own outputs.

@@ -5,11 +5,21 @@ The paper trains ``faiss.ProductQuantizer(d, M=4, nbits=8)`` and the additive
 defaults (so PQ's k-means still subsamples to 256 points per centroid internally, as in the paper)
 and only seed them. ``faiss.ResidualQuantizer`` is offered beside them.
 
+Seeds. The paper never set a seed, so it ran with FAISS's built-in ones (the same in FAISS 1.15
+as in the 2024 releases the paper used): ``cp.seed = 1234`` for the k-means of PQ and RQ, and ``random_seed = 0x12345``
+(74565) for LSQ, whose random initial codes, codebook perturbations and local-search moves all draw
+from one ``std::mt19937`` seeded with it (LSQ runs no k-means). One ``seed`` drives all three
+(:func:`faiss_seeds`): PQ and RQ take it as it is, LSQ takes it shifted by 0x12345 − 1234, so
+``seed = 1234`` (:data:`PAPER_SEED`) gives exactly the untouched defaults for every quantizer,
+and distinct seeds stay distinct. FAISS stores seeds in a C ``int``; seeds up to 2³² − 1 are
+passed as the 32-bit pattern the generators see.
+
 Codes come back unpacked, one integer per codebook: shape (n, M), values in 0..k−1, k = 2**nbits.
-Encoding runs in fixed-size chunks so memory stays bounded on large samples and a progress bar can
-follow it. The chunk size is a constant on purpose: LSQ's local search restarts its seeded random
+Every vector is encoded in ONE ``compute_codes`` call, as the paper did: LSQ restarts its seeded
 generator on every call, so its codes depend on how the vectors are split into calls (never on the
-thread count), and a fixed split keeps them identical from run to run and machine to machine.
+thread count), and only the single call gives the paper's codes. FAISS splits the work internally
+(LSQ: 10,000 vectors at a time; PQ: 262,144), so memory stays bounded; only the n × M codes are
+kept. Decoding (for the errors) runs in fixed chunks of :data:`DECODE_CHUNK` vectors.
 """
 
 from __future__ import annotations
@@ -27,7 +37,10 @@ QUANTIZER_NAMES = {
     "rq": "ResidualQuantizer",
 }
 TRAIN_THREADS = 1  # see train_quantizer
-ENCODE_CHUNK = 16_384  # vectors per encode/decode call: ~32 MB of float32 at d = 512
+DECODE_CHUNK = 16_384  # vectors per decode call: ~32 MB of float32 at d = 512
+PAPER_SEED = 1234  # FAISS's default k-means seed: with it every quantizer runs at FAISS's defaults
+FAISS_PQ_SEED = 1234  # ClusteringParameters.seed, default of PQ's and RQ's k-means
+FAISS_LSQ_SEED = 0x12345  # LocalSearchQuantizer.random_seed, its constructor's default
 
 
 @dataclass(frozen=True)
@@ -56,26 +69,42 @@ def train_indices(n: int, train_size: int | str, seed: int) -> np.ndarray | None
     return np.sort(rng.choice(n, size=int(train_size), replace=False))
 
 
+def _as_c_int(seed: int) -> int:
+    """The C ``int`` FAISS stores for a seed in 0..2³²−1: the same 32 bits, read as signed."""
+    seed = int(seed) % 2**32
+    return seed - 2**32 if seed >= 2**31 else seed
+
+
+def faiss_seeds(seed: int) -> dict[str, int]:
+    """The FAISS seed of each quantizer kind for our ``seed`` (see the module docstring).
+
+    ``faiss_seeds(1234) == {"pq": 1234, "rq": 1234, "lsq": 74565}``: FAISS's own defaults.
+    """
+    shifted = (int(seed) + FAISS_LSQ_SEED - FAISS_PQ_SEED) % 2**32
+    return {"pq": _as_c_int(seed), "rq": _as_c_int(seed), "lsq": _as_c_int(shifted)}
+
+
 def make_quantizer(kind: str, d: int, m: int, nbits: int, seed: int):
     """An untrained FAISS quantizer of ``kind`` with ``m`` codebooks of ``2**nbits`` centroids.
 
-    Seeds: PQ and RQ seed their k-means through ``cp.seed``; LSQ seeds codebook initialisation and
-    the perturbations of its local search through ``random_seed``. Everything else stays at
-    FAISS's defaults, as in the paper.
+    Seeds (:func:`faiss_seeds`): PQ and RQ seed their k-means through ``cp.seed``; LSQ seeds codebook
+    initialisation and the perturbations of its local search through ``random_seed``. Everything
+    else stays at FAISS's defaults, as in the paper; ``seed = 1234`` leaves the seeds at theirs too.
     """
     import faiss
 
+    if kind not in QUANTIZER_KINDS:
+        raise ValueError(f"unknown quantizer {kind!r}; allowed: {QUANTIZER_KINDS}")
+    faiss_seed = faiss_seeds(seed)[kind]
     if kind == "pq":
         q = faiss.ProductQuantizer(d, m, nbits)
-        q.cp.seed = int(seed)
+        q.cp.seed = faiss_seed
     elif kind == "lsq":
         q = faiss.LocalSearchQuantizer(d, m, nbits)
-        q.random_seed = int(seed)
-    elif kind == "rq":
-        q = faiss.ResidualQuantizer(d, m, nbits)
-        q.cp.seed = int(seed)
+        q.random_seed = faiss_seed
     else:
-        raise ValueError(f"unknown quantizer {kind!r}; allowed: {QUANTIZER_KINDS}")
+        q = faiss.ResidualQuantizer(d, m, nbits)
+        q.cp.seed = faiss_seed
     return q
 
 
@@ -121,26 +150,26 @@ def encode_sample(
     q, kind: str, X: np.ndarray, m: int, nbits: int, *, progress: bool = False
 ) -> EncodedSample:
     """Encode every row of ``X`` (n, d) float32 with the trained ``q`` (``m`` codebooks of
-    ``2**nbits``); keep the unpacked codes, per-vector squared errors and the codebooks."""
+    ``2**nbits``) in one call (see the module docstring); keep the unpacked codes, the per-vector
+    squared errors (decoded in chunks) and the codebooks."""
     import faiss
     from tqdm.auto import tqdm
 
     n = X.shape[0]
-    codes = np.empty((n, m), dtype=np.int64)
+    packed = q.compute_codes(np.ascontiguousarray(X, dtype=np.float32))
+    codes = faiss.unpack_bitstrings(packed, m, nbits).astype(np.int64)
     sq_errors = np.empty(n, dtype=np.float64)
-    starts = range(0, n, ENCODE_CHUNK)
+    starts = range(0, n, DECODE_CHUNK)
     bar = tqdm(
         starts,
-        desc=f"encode {kind}",
+        desc=f"decode {kind}",
         unit="chunk",
         leave=False,
-        disable=not progress or n <= ENCODE_CHUNK,
+        disable=not progress or n <= DECODE_CHUNK,
     )
     for start in bar:
-        x = np.ascontiguousarray(X[start : start + ENCODE_CHUNK], dtype=np.float32)
-        packed = q.compute_codes(x)
-        codes[start : start + len(x)] = faiss.unpack_bitstrings(packed, m, nbits)
-        diff = x.astype(np.float64) - q.decode(packed).astype(np.float64)
+        x = X[start : start + DECODE_CHUNK].astype(np.float64)
+        diff = x - q.decode(packed[start : start + DECODE_CHUNK]).astype(np.float64)
         sq_errors[start : start + len(x)] = np.einsum("ij,ij->i", diff, diff)
     return EncodedSample(
         codes=codes, sq_errors=sq_errors, centroids=codebook_centroids(q, kind, m, nbits)

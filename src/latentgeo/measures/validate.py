@@ -12,6 +12,9 @@ from ..errors import LatentgeoError
 from .quantizers import QUANTIZER_KINDS
 
 MAX_SEED = 2**32 - 1
+# VRM's entropy estimate (scipy's differential_entropy) needs 2·floor(√n + 0.5) < n, i.e. n ≥ 5;
+# TwoNN needs 3.
+MIN_VECTORS = 5
 
 
 def parse_quantizers(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -78,9 +81,9 @@ def check_sample(
     """Validate a sample of vectors and return it as C-contiguous float32 (n, d).
 
     Refuses: a non-numeric array, anything but 2-D, an empty array, NaN or infinite values
-    (also after conversion to float32), fewer vectors than k = 2**nbits (or than 3, which TwoNN
-    needs), a dimension PQ cannot split into m equal parts, identical vectors (a constant sample)
-    and all-zero vectors (no direction, so no cosine).
+    (also after conversion to float32), fewer vectors than k = 2**nbits (or than 5, which VRM's
+    entropy estimate needs), a dimension PQ cannot split into m equal parts, identical vectors (a
+    constant sample) and all-zero vectors (no direction, so no cosine).
     """
     X = np.asarray(X)
     if X.dtype.kind not in "fiu":
@@ -109,10 +112,10 @@ def check_sample(
             )
     kinds = parse_quantizers(quantizers)
     k = 2**nbits
-    if n < max(k, 3):
+    if n < max(k, MIN_VECTORS):
         raise LatentgeoError(
             f"{name}: only {n} vectors, fewer than k = 2**{nbits} = {k} centroids per codebook"
-            + ("" if n >= 3 else " (and TwoNN needs at least 3)")
+            + ("" if n >= MIN_VECTORS else f" (and the spread measures need at least {MIN_VECTORS})")
             + "; give more vectors or a smaller --nbits"
         )
     if "pq" in kinds and d % m:
