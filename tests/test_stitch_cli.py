@@ -110,6 +110,8 @@ BAD = [
     ("too-many-anchors", {"anchors": str(N)}, "at least one row must be left"),
     ("nan", {"s": "nan"}, "NaN"),
     ("method", {"method": "procrustes"}, "unknown method"),
+    ("ridge-anchors", {"anchors": "4", "method": "affine-ridge"}, "needs at least 5"),
+    ("seed", {"seed": "-1"}, "seed -1"),
     ("preprocess", {"preprocess": "zscore"}, "unknown pre-processing"),
     ("labels", {"labels": "short"}, "labels have"),
     ("one-d", {"s": "oned"}, "2-D"),
@@ -126,7 +128,8 @@ def test_bad_inputs_exit_2_and_write_nothing(files, capsys, case, change, messag
         "nan": lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, np.nan, a),
         "oned": lambda a: a[:, 0],
     }
-    args = {"s": p["s"], "t": p["t"], "labels": p["l"], "anchors": str(N_ANCHORS), "method": "ortho", "preprocess": "standard"}
+    args = {"s": p["s"], "t": p["t"], "labels": p["l"], "anchors": str(N_ANCHORS), "method": "ortho",
+            "preprocess": "standard", "seed": "0"}
     for key, value in change.items():
         if key in ("s", "t", "labels") and value == "missing":
             args[key] = tmp / "absent.npy"
@@ -140,7 +143,7 @@ def test_bad_inputs_exit_2_and_write_nothing(files, capsys, case, change, messag
     rc = main([
         "stitch", "--source", str(args["s"]), "--target", str(args["t"]), "--anchors", args["anchors"],
         "--method", args["method"], "--preprocess", args["preprocess"], "--labels", str(args["labels"]),
-        "--out", str(out_dir / "m.json"), "--translated", str(out_dir / "y.npy"),
+        "--out", str(out_dir / "m.json"), "--translated", str(out_dir / "y.npy"), "--seed", args["seed"],
     ])
     err = capsys.readouterr().err
     assert rc == 2
@@ -173,3 +176,25 @@ def test_stitched_classifier_ignores_dead_target_dimensions():
     m = stitch_metrics(source, target, n_anchors, "ortho", "center", labels, seed=0)
     assert m["target_accuracy"] > 0.9
     assert m["stitched_accuracy"] > m["target_accuracy"] - 0.05
+
+
+def test_cli_ridge_records_the_chosen_lambda(files, capsys):
+    """--method affine-ridge: the record names the fit, holds the cross-validated λ and equals
+    `stitch` with the same seed; the closed-form methods carry no ridge keys."""
+    tmp, p = files
+    out = tmp / "ridge.json"
+    argv = ["stitch", "--source", str(p["s"]), "--target", str(p["t"]), "--anchors", str(N_ANCHORS),
+            "--method", "affine-ridge", "--preprocess", "standard", "--out", str(out), "--seed", "3"]
+    assert main(argv) == 0
+    assert "ridge_lambda =" in capsys.readouterr().out
+    got = json.loads(out.read_text())
+    want, _ = stitch(np.load(p["s"]), np.load(p["t"]), N_ANCHORS, "affine-ridge", "standard", seed=3)
+    assert got["fitted_by"] == "closed form: ridge, unpenalised bias, λ by 5-fold CV"
+    for key in ("ridge_lambda", "ridge_lambda_relative", "ridge_effective_df", "ridge_cv_mse", "r2"):
+        assert got[key] == pytest.approx(want[key]), key
+    assert got["ridge_lambda"] > 0 and got["ridge_lambda_at_grid_edge"] is False
+    plain = stitch_metrics(np.load(p["s"]), np.load(p["t"]), N_ANCHORS, "affine", "standard")
+    assert plain["fitted_by"] == "closed form: least squares with bias"
+    assert not any(k.startswith("ridge_") for k in plain)
+    sgd = stitch_metrics(np.load(p["s"]), np.load(p["t"]), N_ANCHORS, "affine-sgd", "standard")
+    assert sgd["fitted_by"].startswith("gradient descent: Adam")

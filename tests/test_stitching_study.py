@@ -10,7 +10,7 @@ import pytest
 
 from latentgeo import encoders
 from latentgeo import stitch as stitch_module
-from latentgeo.config import load_params
+from latentgeo.config import TRANSLATION_METHODS, load_params, validate_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
 from latentgeo.stitch import stitch
@@ -18,9 +18,12 @@ from latentgeo.stitching_study import (
     anchor_sweep,
     load_corpus_texts,
     load_task_texts,
+    plot_heatmaps,
     run_stitching_stage,
     stitching_grid,
+    summarise,
 )
+from latentgeo.translate import METHOD_FITS, METHOD_LABELS
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
@@ -75,7 +78,7 @@ def params():
     base = load_params("profiles/smoke.yaml")
     stitching = base.stitching.model_copy(update={
         "encoders": ["minilm-l6", "wordllama", "spacy-md"],
-        "methods": ["ortho", "affine"],  # the MLP is covered in test_translate
+        "methods": ["ortho", "affine", "affine-ridge"],  # the MLP is covered in test_translate
         "n_sentences": N_TEXTS, "anchors": 30, "anchor_sweep": [15, 30],
         "corpus_sentences": N_CORPUS,
     })
@@ -114,7 +117,7 @@ def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, 
 
     out = runs[0] / "out"
     grid = pd.read_csv(out / "grid.csv")
-    assert len(grid) == 3 * 2 * 2 * 2  # ordered pairs × methods × pre-processing
+    assert len(grid) == 3 * 2 * 3 * 2  # ordered pairs × methods × pre-processing
     assert set(grid["source"]) == {"minilm-l6", "wordllama", "spacy-md"}
     # a row of the grid is exactly what `stitch` gives on the saved embeddings
     src, tgt = np.load(out / "embeddings" / "wordllama.npy"), np.load(out / "embeddings" / "spacy-md.npy")
@@ -126,7 +129,18 @@ def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, 
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pairs"]["wordllama"]["spacy-md"]["affine"]["l2"]["r2"] == pytest.approx(want["r2"])
-    assert set(metrics["summary"]) == {"ortho", "affine"}
+    assert set(metrics["summary"]) == {"ortho", "affine", "affine-ridge"}
+    # every table says how each method is fitted; only the ridge rows hold a chosen λ
+    assert metrics["methods"] == {m: METHOD_FITS[m] for m in ("ortho", "affine", "affine-ridge")}
+    assert (grid["fitted_by"] == grid["method"].map(METHOD_FITS)).all()
+    ridge_rows = grid["method"] == "affine-ridge"
+    assert (grid.loc[ridge_rows, "ridge_lambda"] > 0).all() and grid.loc[~ridge_rows, "ridge_lambda"].isna().all()
+    want_ridge, _ = stitch(src, tgt, 30, "affine-ridge", "l2", labels, 0)
+    got_ridge = metrics["pairs"]["wordllama"]["spacy-md"]["affine-ridge"]["l2"]
+    assert got_ridge["ridge_lambda"] == pytest.approx(want_ridge["ridge_lambda"])
+    assert not any(k.startswith("ridge_") for k in metrics["pairs"]["wordllama"]["spacy-md"]["affine"]["l2"])
+    assert "fitted_by" not in got_ridge  # once, in metrics["methods"], not in every record
+    assert list(result.summary["fitted_by"]) == [METHOD_FITS[m] for m in result.summary["method"]]
     assert metrics["dims"] == {"minilm-l6": 12, "wordllama": 8, "spacy-md": 10}
     sweep = pd.read_csv(out / "sweep.csv")
     assert sorted(sweep["n_anchors"].unique()) == [15, 30] and (sweep["n_eval"] == N_TEXTS - 30).all()
@@ -138,7 +152,7 @@ def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, 
     # The corpus sentences: no labels, so reconstruction and retrieval only, again equal to
     # `stitch` on the saved embeddings.
     corpus = pd.read_csv(out / "corpus" / "grid.csv")
-    assert len(corpus) == 3 * 2 * 2 * 2 and "stitched_accuracy" not in corpus.columns
+    assert len(corpus) == 3 * 2 * 3 * 2 and "stitched_accuracy" not in corpus.columns
     assert (corpus["n_eval"] == N_CORPUS - 30).all()
     src = np.load(out / "corpus" / "embeddings" / "minilm-l6.npy")
     tgt = np.load(out / "corpus" / "embeddings" / "wordllama.npy")
@@ -182,7 +196,7 @@ def test_anchor_sweep_reuses_the_grid_fits_at_its_largest_count(monkeypatch):
     base = rng.normal(size=(80, 6)) + labels[:, None]
     vectors = {"a": base @ rng.normal(size=(6, 5)), "b": np.tanh(base @ rng.normal(size=(6, 4))),
                "c": base + 0.3 * rng.normal(size=(80, 6))}
-    methods, counts = ["ortho", "affine"], [20, 40]
+    methods, counts = ["ortho", "affine", "affine-ridge"], [20, 40]
     grid = stitching_grid(vectors, labels, methods, ["standard", "l2"], 40, 0, progress=False)
     other = stitching_grid(vectors, labels, methods, ["l2"], 30, 0, progress=False)
 
@@ -194,12 +208,83 @@ def test_anchor_sweep_reuses_the_grid_fits_at_its_largest_count(monkeypatch):
 
     monkeypatch.setattr(stitch_module, "stitch", counted)
     fitted = anchor_sweep(vectors, labels, methods, "l2", counts, 0, progress=False)
-    assert len(fitted) == len(fits) == 2 * 6 * 2 and list(fitted["n_anchors"].unique()) == [20, 40]
+    assert len(fitted) == len(fits) == 2 * 6 * 3 and list(fitted["n_anchors"].unique()) == [20, 40]
     fits.clear()
     reused = anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=grid, progress=False)
     pd.testing.assert_frame_equal(reused, fitted)
-    assert fits == [20] * 12
+    assert fits == [20] * 18
     fits.clear()
     pd.testing.assert_frame_equal(
         anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=other, progress=False), fitted)
-    assert len(fits) == 24
+    assert len(fits) == 36
+
+
+# ----------------------------------------------------------------- the profile's stitching section
+
+
+def _stitching_raw(**changes) -> dict:
+    import yaml
+
+    raw = yaml.safe_load(open("params.yaml", encoding="utf-8"))
+    raw["stitching"].update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"methods": ["ortho", "affine-ridge", "ortho"]}, "stitching.methods"),
+    ({"encoders": ["minilm-l6", "wordllama", "minilm-l6"]}, "stitching.encoders"),
+    ({"preprocess": ["l2", "l2"]}, "stitching.preprocess"),
+    ({"anchor_sweep": [25, 50, 25]}, "stitching.anchor_sweep"),
+    ({"methods": ["affine-ridge"], "anchor_sweep": [4, 500]}, "too few"),
+    ({"methods": ["mlp"], "anchor_sweep": [8, 500]}, "'mlp': 10"),
+    ({"methods": ["ridge"]}, "stitching.methods.0"),
+])
+def test_schema_refuses_what_would_fail_mid_stage(change, fragment):
+    with pytest.raises(LatentgeoError, match="invalid parameters") as err:
+        validate_params(_stitching_raw(**change))
+    assert fragment in str(err.value)
+
+
+def test_every_method_and_profile_passes_the_schema():
+    validate_params(_stitching_raw(methods=list(TRANSLATION_METHODS)))
+    for path in ("params.yaml", "profiles/smoke.yaml", "profiles/paper.yaml"):
+        cfg = load_params(path).stitching
+        assert set(cfg.methods) <= set(TRANSLATION_METHODS)
+
+
+def test_single_label_anchors_are_refused_before_any_embedding(tasks_dir, corpus_file, params, tmp_path, monkeypatch):
+    def no_embedding(*_, **__):
+        raise AssertionError("embedded before the labels were checked")
+
+    monkeypatch.setattr(encoders, "sentence_embeddings", no_embedding)
+    texts, labels = load_task_texts(tasks_dir, N_TEXTS)
+    from latentgeo.stitching_study import run_stitching_study
+
+    one_label = np.where(np.arange(N_TEXTS) < 15, 0, labels)  # the sweep's first 15 anchors: one class
+    with pytest.raises(LatentgeoError, match="first 15 texts"):
+        run_stitching_study(params, texts, one_label, tmp_path / "out", tmp_path / "fig",
+                            load_corpus_texts(corpus_file, N_CORPUS), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_figures_and_summary_say_how_each_method_is_fitted(monkeypatch, tmp_path):
+    """affine (closed form) and affine-sgd (the library's Adam) must be told apart in the figures."""
+    from latentgeo import figures
+
+    rng = np.random.default_rng(4)
+    rows = [
+        {"source": s, "target": t, "method": m, "preprocess": "standard", "mse_rel_mean": rng.uniform(),
+         "stitched_accuracy": rng.uniform()}
+        for s, t in [("a", "b"), ("b", "a")] for m in ("affine", "affine-sgd", "affine-ridge")
+    ]
+    grid = pd.DataFrame(rows)
+    titles = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
+    plot_heatmaps(grid, "mse_rel_mean", "MSE ratio", tmp_path / "x.png", profile="test", note="n")
+    wanted = {f"{METHOD_LABELS[m]} · standard" for m in ("affine", "affine-sgd", "affine-ridge")}
+    assert {t for t in titles if t} >= wanted
+    assert "Adam" in METHOD_LABELS["affine-sgd"] and "LS" in METHOD_LABELS["affine"]
+    summary = summarise(grid)
+    assert dict(zip(summary["method"], summary["fitted_by"])) == {
+        m: METHOD_FITS[m] for m in ("affine", "affine-sgd", "affine-ridge")
+    }

@@ -13,6 +13,10 @@ translation, the rest are evaluated. With ŷ the translated evaluation rows and 
 * with labels: ``stitched_accuracy`` of a classifier trained on the target's anchors and applied
   to ŷ, beside ``target_accuracy`` (the same classifier on y) and ``chance_accuracy`` (always
   predicting the anchors' most frequent label).
+
+Each record also says how the map was fitted (``fitted_by``, :data:`latentgeo.translate.METHOD_FITS`)
+and, for the ridge methods, what the fit chose (``ridge_lambda``, ``ridge_lambda_relative``, …:
+:meth:`latentgeo.translate.RidgeFit.record`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import LatentgeoError
-from .translate import MIN_ANCHORS, MLPOptions, Translator, check_method
+from .translate import METHOD_FITS, MIN_ANCHORS, MLPOptions, Translator, check_method
 
 RETRIEVAL_KS = (1, 5)
+# Seeds reach numpy, torch and scikit-learn; the last takes 0 .. 2³² − 1.
+MAX_SEED = 2**32 - 1
 # Row cap and anchor share of the stitchability measure (kept cheap: it runs once per model).
 STITCHABILITY_MAX_ROWS = 5000
 STITCHABILITY_ANCHOR_FRACTION = 0.5
@@ -37,9 +43,12 @@ def check_stitch_inputs(
     method: str,
     preprocess: str,
     labels: np.ndarray | None = None,
+    seed: int = 0,
 ) -> None:
     """Every user-caused problem, found before any fitting: raises :class:`LatentgeoError`."""
     check_method(method, preprocess)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise LatentgeoError(f"seed {seed!r}; allowed: an integer in [0, {MAX_SEED}]")
     for name, arr in (("source", source), ("target", target)):
         if arr.ndim != 2:
             raise LatentgeoError(f"{name} must be a 2-D array (rows × dims), got shape {arr.shape}")
@@ -169,14 +178,16 @@ def stitch(
     """
     source, target = np.asarray(source), np.asarray(target)
     labels = None if labels is None else np.asarray(labels)
-    check_stitch_inputs(source, target, n_anchors, method, preprocess, labels)
+    check_stitch_inputs(source, target, n_anchors, method, preprocess, labels, seed)
     translator = Translator(method, preprocess, seed=seed, mlp=mlp or MLPOptions())
     translator.fit(source[:n_anchors], target[:n_anchors])
     pred = translator.transform(source[n_anchors:])
     y = np.asarray(target[n_anchors:], np.float64)
     metrics = {
         "method": method,
+        "fitted_by": METHOD_FITS[method],
         "preprocess": preprocess,
+        **translator.fit_record_,
         "n_anchors": int(n_anchors),
         "n_eval": int(len(y)),
         "d_source": int(source.shape[1]),
@@ -220,9 +231,9 @@ def stitchability_measures(
         raise LatentgeoError(f"token vectors must be paired 2-D arrays, got {x.shape} and {y.shape}")
     rng = np.random.default_rng(seed)
     rows = rng.permutation(x.shape[0])[:max_rows]
-    x, y = x[rows].astype(np.float64), y[rows].astype(np.float64)
+    x, y = x[rows], y[rows]  # own dtype: it sets standard scaling's constant-dimension threshold
     n_anchors = int(round(anchor_fraction * len(rows)))
-    check_stitch_inputs(x, y, n_anchors, "linear", preprocess)
+    check_stitch_inputs(x, y, n_anchors, "linear", preprocess, seed=seed)
     from .similarity import linear_cka
 
     return {

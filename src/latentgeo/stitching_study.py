@@ -11,6 +11,12 @@ complete it. The first ``stitching.corpus_sentences`` sentences of the latent-sa
 (``data/corpus/sequences.jsonl``: unlabelled, shorter and more varied than the news texts) are
 translated too, with the same anchor count, and judged by reconstruction and retrieval only.
 
+Methods are named by how they are fitted (:data:`latentgeo.translate.METHOD_FITS`, the
+``fitted_by`` column of every table, the panel titles and legends of every figure): ``affine`` is
+the closed-form least-squares map with a bias, ``affine-sgd`` the translation library's Adam
+training of the same model, ``linear-ridge`` / ``affine-ridge`` ridge maps whose λ is
+cross-validated on the anchors (the chosen λ is in the ``ridge_*`` columns).
+
 Outputs (``out_dir``): ``embeddings/<encoder>.npy`` and ``labels.npy`` (reusable with
 ``latentgeo stitch``), ``metrics.json`` (settings, summary, every result nested), ``grid.csv``,
 ``sweep.csv``, ``similarity.csv``, and for the corpus ``corpus/embeddings/<encoder>.npy`` and
@@ -33,6 +39,7 @@ import pandas as pd
 
 from .errors import LatentgeoError
 from .io import atomic_output, read_jsonl, read_sequences, save_npy, write_json
+from .translate import METHOD_FITS, METHOD_LABELS
 
 TASK = "bbc-topic"
 TASK_LABEL = "BBC News topic"
@@ -41,6 +48,8 @@ KNN_K = 10
 # Texts embedded per forward batch; BBC texts are ~80 words, so batches stay well below the
 # token budget.
 BATCH_SIZE = 32
+# Columns that only some methods fill (the ridge fits' chosen λ): empty for the others.
+METHOD_SPECIFIC_PREFIX = "ridge_"
 
 
 @dataclass
@@ -244,20 +253,43 @@ def similarity_table(vectors: dict[str, np.ndarray], *, k: int = KNN_K) -> pd.Da
 
 def summarise(grid: pd.DataFrame) -> pd.DataFrame:
     """Mean over ordered pairs of the headline metrics, per method × pre-processing (the
-    classification columns only where the grid had labels)."""
+    classification columns only where the grid had labels), with how each method is fitted
+    (``fitted_by``) and, where the grid has ridge fits, the median over pairs of the chosen λ
+    relative to s²_max (``ridge_lambda_relative_median``; empty for the other methods)."""
     headline = ["stitched_accuracy", "target_accuracy", "r2", "mse_rel_mean", "cosine", "top1"]
     cols = [c for c in headline if c in grid.columns]
-    return grid.groupby(["method", "preprocess"], sort=False)[cols].mean().reset_index()
+    groups = grid.groupby(["method", "preprocess"], sort=False)
+    summary = groups[cols].mean()
+    if "ridge_lambda_relative" in grid.columns:
+        summary["ridge_lambda_relative_median"] = groups["ridge_lambda_relative"].median()
+    summary = summary.reset_index()
+    summary.insert(1, "fitted_by", summary["method"].map(METHOD_FITS))
+    return summary
+
+
+def check_study_labels(labels: np.ndarray, anchor_counts: list[int]) -> None:
+    """Each anchor count's first rows must hold two classes or more (the target classifiers are
+    trained on them): checked before any embedding, so a bad task file fails at once."""
+    for n in sorted(set(anchor_counts)):
+        if len(np.unique(labels[:n])) < 2:
+            raise LatentgeoError(
+                f"the first {n} texts (the anchors of that count) hold a single label: "
+                "no target classifier can be trained on them"
+            )
 
 
 def _nested(df: pd.DataFrame, keys: list[str], drop: list[str] = ()) -> dict:
-    """Rows of ``df`` as a dict nested by the ``keys`` columns (for metrics.json)."""
+    """Rows of ``df`` as a dict nested by the ``keys`` columns (for metrics.json). Columns of one
+    kind of method only (``ridge_*``) are left out of the other methods' records, not written null."""
     out: dict = {}
     for rec in df.to_dict("records"):
         node = out
         for key in keys[:-1]:
             node = node.setdefault(str(rec[key]), {})
-        node[str(rec[keys[-1]])] = {c: v for c, v in rec.items() if c not in keys and c not in drop}
+        node[str(rec[keys[-1]])] = {
+            c: v for c, v in rec.items()
+            if c not in keys and c not in drop and not (c.startswith(METHOD_SPECIFIC_PREFIX) and pd.isna(v))
+        }
     return out
 
 
@@ -306,7 +338,7 @@ def plot_heatmaps(
             ax = axes[i, j]
             sub = grid[(grid["method"] == m) & (grid["preprocess"] == p)]
             image = _annotated_matrix(ax, _pair_matrix(sub, encoders, value), vmin, vmax, cmap)
-            ax.set_title(f"{m} · {p}")
+            ax.set_title(f"{METHOD_LABELS[m]} · {p}")
             ax.set_xlabel("target" if i == len(preps) - 1 else "")
             ax.set_ylabel("source" if j == 0 else "")
             if j:
@@ -324,6 +356,7 @@ def plot_anchor_sweep(sweep: pd.DataFrame, path: Path, *, profile: str, note: st
 
     from .figures import figure_style, new_figure, provenance, save_figure
 
+    sweep = sweep.assign(method=sweep["method"].map(METHOD_LABELS))  # legend says how each is fitted
     with figure_style():
         fig = new_figure(6.0, 3.8)
         ax = fig.subplots()
@@ -353,7 +386,10 @@ def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, 
     from .figures import figure_style, new_figure, provenance, save_figure
 
     cka = {frozenset((r.encoder_a, r.encoder_b)): r.linear_cka for r in similarity.itertuples()}
-    data = grid.assign(linear_cka=[cka[frozenset((s, t))] for s, t in zip(grid["source"], grid["target"])])
+    data = grid.assign(
+        linear_cka=[cka[frozenset((s, t))] for s, t in zip(grid["source"], grid["target"])],
+        method=grid["method"].map(METHOD_LABELS),  # the legend says how each method is fitted
+    )
     low = max(-1.0, float(data["r2"].min()) - 0.05)
     with figure_style():
         fig = new_figure(6.0, 4.0)
@@ -390,6 +426,7 @@ def run_stitching_study(
         raise LatentgeoError(
             f"{n_corpus} corpus sentences given; stitching.corpus_sentences is {cfg.corpus_sentences}"
         )
+    check_study_labels(labels, [cfg.anchors, *cfg.anchor_sweep])
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
     note = f"{TASK_LABEL}, {len(texts)} texts, {cfg.anchors} anchors"
 
@@ -435,14 +472,15 @@ def run_stitching_study(
         "task": TASK,
         "settings": {**cfg.model_dump(), "sweep_preprocess": sweep_prep},
         "dims": {name: int(v.shape[1]) for name, v in vectors.items()},
-        "summary": _nested(summary, ["method", "preprocess"]),
-        "pairs": _nested(grid, ["source", "target", "method", "preprocess"]),
-        "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess"]),
+        "methods": {m: METHOD_FITS[m] for m in cfg.methods},
+        "summary": _nested(summary, ["method", "preprocess"], ["fitted_by"]),
+        "pairs": _nested(grid, ["source", "target", "method", "preprocess"], ["fitted_by"]),
+        "sweep": _nested(sweep, ["n_anchors", "source", "target", "method"], ["preprocess", "fitted_by"]),
         "similarity": _nested(similarity, ["encoder_a", "encoder_b"]),
         "corpus": {
             "n_sentences": n_corpus,
-            "summary": _nested(corpus_summary, ["method", "preprocess"]),
-            "pairs": _nested(corpus_grid, ["source", "target", "method", "preprocess"]),
+            "summary": _nested(corpus_summary, ["method", "preprocess"], ["fitted_by"]),
+            "pairs": _nested(corpus_grid, ["source", "target", "method", "preprocess"], ["fitted_by"]),
         },
     })
 

@@ -1,28 +1,34 @@
 """Latent space translation: maps from one embedding space to another, fitted on parallel anchors.
 
-Two tiers, as in the translation paper's library: small pure functions that compute a state from
-anchors (a pre-processing record, an affine map, a trained MLP), and a thin :class:`Translator`
-with ``fit``/``transform`` composing them:
+Two tiers, as in the translation paper's library (``latentis``): small pure functions that compute
+a state from anchors (a pre-processing record, an affine map, a trained MLP), and a thin
+:class:`Translator` with ``fit``/``transform`` composing them:
 
     source x ──preprocess(source anchors)──► zero-pad ──► map ──► truncate ──► postprocess(target
     anchors) ──► ŷ in the target space
 
-Methods (``config.TRANSLATION_METHODS``), X the pre-processed source anchors (N × d), Y the target's:
+Methods (``config.TRANSLATION_METHODS``; :data:`METHOD_FITS` says how each is fitted), X the
+pre-processed source anchors (N × d), Y the target's:
 
-* ``ortho``   R = U Vᵀ from the SVD of Xᵀ Y (orthogonal Procrustes), ŷ = x R.
-* ``linear``  least squares X W ≈ Y, no bias.
-* ``lortho``  the least-squares W projected onto the nearest orthogonal matrix (U Vᵀ of its SVD).
-* ``affine``  least squares [X 1] [W; b] ≈ Y: the closed form with a bias.
-* ``affine-sgd`` the same affine map trained as the library does: ``nn.Linear``, Adam lr 1e-3,
-  300 full-batch steps on the MSE, seeded.
-* ``mlp``     a ReLU network of ``depth`` linear layers (width max(d_in, d_out) by default),
+* ``ortho``        R = U Vᵀ from the SVD of Xᵀ Y (orthogonal Procrustes), ŷ = x R.
+* ``linear``       least squares X W ≈ Y, no bias, closed form (minimum norm when under-determined).
+* ``linear-ridge`` ridge regression min ‖X W − Y‖² + λ‖W‖², no bias, closed form; λ chosen on the
+  anchors by K-fold cross-validation over a log grid (:func:`fit_ridge`).
+* ``lortho``       the least-squares W projected onto the nearest orthogonal matrix (U Vᵀ of its SVD).
+* ``affine``       least squares [X 1] [W; b] ≈ Y: **our closed form** with a bias (one solve).
+* ``affine-ridge`` ridge with an unpenalised bias: ridge on the centred anchors, b = ȳ − x̄ W;
+  λ by cross-validation as for ``linear-ridge``.
+* ``affine-sgd``   the affine map **trained as the library does**: ``nn.Linear``, Adam lr 1e-3,
+  300 full-batch steps on the MSE, seeded. It approaches ``affine`` but stops short of it.
+* ``mlp``          a ReLU network of ``depth`` linear layers (width max(d_in, d_out) by default),
   Adam on the MSE, early stopping on a held-out part of the anchors, seeded.
 
 Pre-processing (``config.PREPROCESSING``), each fitted on one space's anchors:
 
 * ``none``; ``center`` (subtract the anchor mean; output + the target anchors' mean);
-* ``standard`` per dimension, N−1 standard deviation, a near-zero deviation replaced by 1;
-  output × target std + target mean;
+* ``standard`` per dimension, N−1 standard deviation; a deviation below 10 machine epsilons of
+  the anchors' own dtype (float32: 1.19e-6, float64: 2.2e-15) is replaced by 1, as the library
+  does (:func:`constant_std_threshold`); output × target std + target mean;
 * ``l2`` centre, then L2-normalise each row; output × the target anchors' mean (centred) norm +
   target mean.
 
@@ -42,10 +48,45 @@ import numpy as np
 from .config import PREPROCESSING, TRANSLATION_METHODS
 from .errors import LatentgeoError
 
-# A standard deviation below this is treated as a constant dimension (scale 1), as the library does.
-NEAR_ZERO_STD = 1e-8
-# Minimum anchors each method needs: N−1 std needs 2; the MLP holds some out for early stopping.
-MIN_ANCHORS = {"ortho": 2, "linear": 2, "lortho": 2, "affine": 2, "affine-sgd": 2, "mlp": 10}
+# A standard deviation below this many machine epsilons of the anchors' dtype is a constant
+# dimension (scale 1), as the library's standard scaling decides it.
+CONSTANT_STD_EPS = 10
+# Ridge: K folds of the anchors, and the λ grid as multiples of the largest eigenvalue of the
+# (centred, for affine-ridge) anchors' Gram matrix XᵀX, 4 points a decade from 1e-8 (least
+# squares in all but the weakest directions) to 10 (every direction shrunk at least 11-fold: close
+# to the mean estimator).
+RIDGE_FOLDS = 5
+RIDGE_GRID = tuple(float(v) for v in np.logspace(-8, 1, 37))
+RIDGE_METHODS = ("linear-ridge", "affine-ridge")
+# Minimum anchors each method needs: N−1 std needs 2; ridge one row per fold; the MLP holds some
+# out for early stopping.
+MIN_ANCHORS = {
+    "ortho": 2, "linear": 2, "linear-ridge": RIDGE_FOLDS, "lortho": 2, "affine": 2,
+    "affine-ridge": RIDGE_FOLDS, "affine-sgd": 2, "mlp": 10,
+}
+# How each method is fitted: for tables, figure legends and the metrics records. ``affine`` (our
+# closed form) and ``affine-sgd`` (the library's Adam training) are the same model fitted two ways.
+METHOD_FITS = {
+    "ortho": "closed form: orthogonal Procrustes (SVD)",
+    "linear": "closed form: least squares, no bias",
+    "linear-ridge": f"closed form: ridge, no bias, λ by {RIDGE_FOLDS}-fold CV",
+    "lortho": "closed form: least squares, then nearest orthogonal",
+    "affine": "closed form: least squares with bias",
+    "affine-ridge": f"closed form: ridge, unpenalised bias, λ by {RIDGE_FOLDS}-fold CV",
+    "affine-sgd": "gradient descent: Adam lr 1e-3, 300 steps (latentis)",
+    "mlp": "gradient descent: ReLU MLP, Adam, early stopping",
+}
+# The same, short enough for a figure panel's title or a legend entry.
+METHOD_LABELS = {
+    "ortho": "ortho (Procrustes)",
+    "linear": "linear (LS)",
+    "linear-ridge": "linear-ridge (CV λ)",
+    "lortho": "lortho (LS → orth.)",
+    "affine": "affine (LS + bias)",
+    "affine-ridge": "affine-ridge (CV λ)",
+    "affine-sgd": "affine-sgd (Adam ×300)",
+    "mlp": "mlp (Adam)",
+}
 
 
 def check_method(method: str, preprocess: str) -> None:
@@ -70,9 +111,23 @@ class Scaling:
     norm: float = 1.0
 
 
+def constant_std_threshold(dtype) -> float:
+    """The standard deviation below which a dimension counts as constant: 10 machine epsilons of
+    the anchors' own floating dtype (float32 1.19e-6, float64 2.2e-15; float64's for integers).
+
+    The library decides this on its float32 tensors; deciding it after a cast to float64 (or with
+    a fixed 1e-8) would divide float32 noise in a dead dimension up to unit variance.
+    """
+    dtype = np.dtype(dtype)
+    eps = np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else np.finfo(np.float64).eps
+    return float(CONSTANT_STD_EPS * eps)
+
+
 def fit_scaling(kind: str, anchors: np.ndarray) -> Scaling:
-    """Statistics of one space's anchors (N × d) for pre-processing ``kind``."""
-    a = np.asarray(anchors, dtype=np.float64)
+    """Statistics of one space's anchors (N × d) for pre-processing ``kind``, computed in float64;
+    pass the anchors in their own dtype, which sets the constant-dimension threshold."""
+    raw = np.asarray(anchors)
+    a = raw.astype(np.float64)
     d = a.shape[1]
     if kind == "none":
         return Scaling(kind, np.zeros(d), np.ones(d))
@@ -81,7 +136,7 @@ def fit_scaling(kind: str, anchors: np.ndarray) -> Scaling:
         return Scaling(kind, mean, np.ones(d))
     if kind == "standard":
         std = a.std(axis=0, ddof=1)
-        return Scaling(kind, mean, np.where(std < NEAR_ZERO_STD, 1.0, std))
+        return Scaling(kind, mean, np.where(std < constant_std_threshold(raw.dtype), 1.0, std))
     if kind == "l2":
         return Scaling(kind, mean, np.ones(d), float(np.linalg.norm(a - mean, axis=1).mean()))
     raise LatentgeoError(f"unknown pre-processing {kind!r}; allowed: {list(PREPROCESSING)}")
@@ -144,6 +199,156 @@ def affine_least_squares(x: np.ndarray, y: np.ndarray) -> AffineMap:
     return AffineMap(sol[:-1], sol[-1])
 
 
+# --------------------------------------------------------------------------- ridge
+
+
+def thin_svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """U (N × r), s (r,), Vᵀ (r × d) of X (N × d), keeping only the directions whose singular value
+    is above least squares' cut-off (max(N, d) · eps · s_max, as ``np.linalg.lstsq``): at λ = 0 the
+    ridge solution built from them is the minimum-norm least-squares one."""
+    n, d = x.shape
+    if min(n, d) == 0:
+        return np.zeros((n, 0)), np.zeros(0), np.zeros((0, d))
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    keep = s > max(n, d) * np.finfo(np.float64).eps * s[0]
+    return u[:, keep], s[keep], vt[keep]
+
+
+def ridge_factors(s: np.ndarray, lams: np.ndarray) -> np.ndarray:
+    """(L × r) shrunk inverse singular values s / (s² + λ), one row per λ of ``lams`` (L,)."""
+    return s / (s**2 + np.asarray(lams, dtype=np.float64)[:, None])
+
+
+def ridge_from_svd(u: np.ndarray, s: np.ndarray, vt: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """W = V diag(s / (s² + λ)) Uᵀ Y (d × d_out): the minimiser of ‖X W − Y‖² + λ‖W‖² from X's SVD."""
+    return vt.T @ (ridge_factors(s, [lam])[0][:, None] * (u.T @ y))
+
+
+def ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """W (d_in × d_out) minimising ‖X W − Y‖²_F + λ‖W‖²_F, no bias (float64, via the SVD of X)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return ridge_from_svd(*thin_svd(x), y, lam)
+
+
+def cv_folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` disjoint validation folds covering rows 0..n−1 in a seeded random order (sizes differ
+    by at most one)."""
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def ridge_fold_sse(
+    x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, lams: np.ndarray,
+    *, intercept: bool,
+) -> np.ndarray:
+    """Validation sum of squared errors (L,) of the ridge map fitted on (x_fit, y_fit), for every
+    λ > 0 of ``lams`` (L,), from one eigendecomposition of x_fit's smaller Gram matrix.
+
+    The prediction is A diag(g) B with g = 1 / (μ + λ): in the dual form (n_fit ≤ d) from
+    X_fit X_fitᵀ = Q diag(μ) Qᵀ, A = X_val X_fitᵀ Q and B = Qᵀ Y_fit; in the primal form from
+    X_fitᵀ X_fit = Q diag(μ) Qᵀ, A = X_val Q and B = Qᵀ X_fitᵀ Y_fit. Then
+    ‖Y_val − A diag(g) B‖² = ‖Y_val‖² − 2 gᵀc + gᵀ G g with c = rowsums((AᵀY_val) ∘ B) and
+    G = (AᵀA) ∘ (B Bᵀ), so each λ costs O(r²) instead of a prediction. The Gram matrix's
+    eigenvalues carry an absolute error of ~eps · μ_max, small beside λ ≥ 1e-8 μ_max (the grid's
+    floor): with singular values spread over 1e-9 … 1 the errors matched an SVD-based brute force
+    to 3e-10 relative. It is 2–3× faster than an SVD of X_fit; the chosen λ's map comes from one.
+    ``intercept``: centre both sides on the fitting rows' means first (an unpenalised bias).
+    """
+    if intercept:
+        mx, my = x_fit.mean(axis=0), y_fit.mean(axis=0)
+        x_fit, x_val, y_fit, y_val = x_fit - mx, x_val - mx, y_fit - my, y_val - my
+    if x_fit.shape[0] <= x_fit.shape[1]:
+        mu, q = np.linalg.eigh(x_fit @ x_fit.T)
+        a, b = (x_val @ x_fit.T) @ q, q.T @ y_fit
+    else:
+        mu, q = np.linalg.eigh(x_fit.T @ x_fit)
+        a, b = x_val @ q, q.T @ (x_fit.T @ y_fit)
+    g = 1.0 / (np.maximum(mu, 0.0) + np.asarray(lams, dtype=np.float64)[:, None])  # (L × r)
+    c = np.einsum("ij,ij->i", a.T @ y_val, b)
+    gram = (a.T @ a) * (b @ b.T)
+    sse = np.sum(y_val**2) - 2.0 * g @ c + np.einsum("lr,rq,lq->l", g, gram, g)
+    return np.maximum(sse, 0.0)  # exact SSE is ≥ 0; the expansion can round a hair below
+
+
+def ridge_cv_mse(
+    x: np.ndarray, y: np.ndarray, lams: np.ndarray, *, intercept: bool, folds: int = RIDGE_FOLDS, seed: int = 0
+) -> np.ndarray:
+    """K-fold cross-validated mean squared error (L,) per λ: every anchor is predicted once, by the
+    map fitted on the other folds; the mean is over anchors and output dimensions."""
+    total = np.zeros(len(lams))
+    for val in cv_folds(len(x), folds, seed):
+        fit = np.setdiff1d(np.arange(len(x)), val)
+        total += ridge_fold_sse(x[fit], y[fit], x[val], y[val], lams, intercept=intercept)
+    return total / max(1, y.size)
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """A ridge map and how its λ was chosen.
+
+    ``lam`` is in the units of XᵀX of the pre-processed anchors; ``lam_relative`` = λ / s²_max (the
+    largest eigenvalue of XᵀX, centred for the affine form), the grid's unit. ``grid`` (L,) holds
+    the absolute λ tried, ascending, ``cv_mse`` (L,) their cross-validated MSE. ``effective_df`` =
+    Σ s²/(s² + λ): the effective number of parameters per output dimension (rank of X at λ = 0).
+    """
+
+    map: AffineMap
+    lam: float
+    lam_relative: float
+    grid: np.ndarray
+    cv_mse: np.ndarray
+    effective_df: float
+    folds: int
+
+    def record(self) -> dict:
+        """The scalar facts of the fit, for a metrics record (the fold count is in the method's
+        ``METHOD_FITS`` description)."""
+        best = int(np.argmin(self.cv_mse))
+        return {
+            "ridge_lambda": self.lam,
+            "ridge_lambda_relative": self.lam_relative,
+            "ridge_effective_df": self.effective_df,
+            "ridge_cv_mse": float(self.cv_mse[best]),
+            "ridge_lambda_at_grid_edge": best in (0, len(self.grid) - 1),
+        }
+
+
+def fit_ridge(
+    x: np.ndarray, y: np.ndarray, *, intercept: bool, seed: int = 0, folds: int = RIDGE_FOLDS,
+    grid: tuple[float, ...] = RIDGE_GRID,
+) -> RidgeFit:
+    """Ridge map X (N × d_in) → Y (N × d_out), λ by ``folds``-fold cross-validation (folds seeded),
+    in float64: one eigendecomposition per fold for the whole grid (:func:`ridge_fold_sse`), then
+    one SVD for the chosen λ's map.
+
+    λ is tried at ``grid`` × s²_max (s_max the largest singular value of the anchors, centred if
+    ``intercept``); the smallest cross-validated MSE wins (ties: the smaller λ). With
+    ``intercept`` the bias is not penalised: ridge on the centred anchors, b = ȳ − x̄ W. Columns
+    that are zero on every anchor (the zero padding) are left out of the SVD: ridge gives them
+    zero weights anyway.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if not all(v > 0 for v in grid):
+        raise LatentgeoError(f"the ridge λ grid must be positive, got {list(grid)}")
+    if len(x) < folds:
+        raise LatentgeoError(f"ridge with {folds}-fold cross-validation needs at least {folds} anchors, got {len(x)}")
+    cols_in, cols_out = np.flatnonzero(np.any(x != 0, axis=0)), np.flatnonzero(np.any(y != 0, axis=0))
+    xs, ys = x[:, cols_in], y[:, cols_out]
+    mx = xs.mean(axis=0) if intercept else np.zeros(xs.shape[1])
+    my = ys.mean(axis=0) if intercept else np.zeros(ys.shape[1])
+    u, s, vt = thin_svd(xs - mx)
+    unit = float(s[0] ** 2) if s.size else 1.0
+    lams = unit * np.asarray(grid, dtype=np.float64)
+    cv = ridge_cv_mse(xs, ys, lams, intercept=intercept, folds=folds, seed=seed)
+    best = int(np.argmin(cv))
+    w_kept = ridge_from_svd(u, s, vt, ys - my, lams[best])
+    weight = np.zeros((x.shape[1], y.shape[1]))
+    weight[np.ix_(cols_in, cols_out)] = w_kept
+    bias = np.zeros(y.shape[1])
+    bias[cols_out] = my - mx @ w_kept
+    df = float(np.sum(s**2 / (s**2 + lams[best])))
+    return RidgeFit(AffineMap(weight, bias), float(lams[best]), float(grid[best]), lams, cv, df, folds)
+
+
 @contextlib.contextmanager
 def _single_thread():
     """Run small torch training loops on one thread: for these many tiny steps, intra-op threads
@@ -180,20 +385,25 @@ def affine_gradient_descent(
         return AffineMap(layer.weight.T.numpy().copy(), layer.bias.numpy().copy())
 
 
-def fit_closed_form(method: str, x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> AffineMap:
-    """The affine map of ``method`` (all but ``mlp``) from pre-processed, padded anchors X, Y."""
+def fit_affine_map(method: str, x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> tuple[AffineMap, dict]:
+    """The affine map of ``method`` (all but ``mlp``) from pre-processed, padded anchors X, Y, and
+    what the fit chose (the ridge methods' λ; empty for the others). ``seed``: ``affine-sgd``'s
+    initialisation and the ridge methods' folds."""
     zeros = np.zeros(y.shape[1])
     if method == "ortho":
-        return AffineMap(procrustes(x, y), zeros)
+        return AffineMap(procrustes(x, y), zeros), {}
     if method == "linear":
-        return AffineMap(least_squares(x, y), zeros)
+        return AffineMap(least_squares(x, y), zeros), {}
     if method == "lortho":
-        return AffineMap(nearest_orthogonal(least_squares(x, y)), zeros)
+        return AffineMap(nearest_orthogonal(least_squares(x, y)), zeros), {}
     if method == "affine":
-        return affine_least_squares(x, y)
+        return affine_least_squares(x, y), {}
+    if method in RIDGE_METHODS:
+        fit = fit_ridge(x, y, intercept=method == "affine-ridge", seed=seed)
+        return fit.map, fit.record()
     if method == "affine-sgd":
-        return affine_gradient_descent(x, y, seed=seed)
-    raise LatentgeoError(f"{method!r} is not a closed-form method")
+        return affine_gradient_descent(x, y, seed=seed), {}
+    raise LatentgeoError(f"{method!r} is not an affine method")
 
 
 # --------------------------------------------------------------------------- MLP stitch
@@ -306,13 +516,16 @@ class Translator:
     preprocess: str = "standard"
     seed: int = 0
     mlp: MLPOptions = field(default_factory=MLPOptions)
+    #: after ``fit``: what the fit chose (the ridge methods' λ and its cross-validation), else {}
+    fit_record_: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         check_method(self.method, self.preprocess)
 
     def fit(self, source: np.ndarray, target: np.ndarray) -> Translator:
-        """``source`` (N × d_s) and ``target`` (N × d_t): row i of each is the same item."""
-        source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+        """``source`` (N × d_s) and ``target`` (N × d_t): row i of each is the same item. Pass them
+        in their own dtype: it sets standard scaling's constant-dimension threshold."""
+        source, target = np.asarray(source), np.asarray(target)
         if source.ndim != 2 or target.ndim != 2 or source.shape[0] != target.shape[0]:
             raise LatentgeoError(f"anchors must be paired 2-D arrays, got {source.shape} and {target.shape}")
         if source.shape[0] < MIN_ANCHORS[self.method]:
@@ -325,10 +538,10 @@ class Translator:
         x = apply_scaling(self.source_scaling_, source)
         y = apply_scaling(self.target_scaling_, target)
         if self.method == "mlp":
-            self.map_ = train_mlp(x, y, self.mlp, seed=self.seed)
+            self.map_, self.fit_record_ = train_mlp(x, y, self.mlp, seed=self.seed), {}
         else:
             self.width_ = max(x.shape[1], y.shape[1])
-            self.map_ = fit_closed_form(
+            self.map_, self.fit_record_ = fit_affine_map(
                 self.method, pad_columns(x, self.width_), pad_columns(y, self.width_), seed=self.seed
             )
         return self
