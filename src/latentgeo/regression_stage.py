@@ -2,40 +2,50 @@
 
 It reads only the outputs of earlier stages (fine-tuning scores, measures) and writes, each
 atomically: the results table (CSV), the regression result (JSON, a DVC metrics file), two small
-CSV files for ``dvc plots`` (score vs. α, r per measure) and three figures (the measures vs. α
+CSV files for ``dvc plots`` (score vs. α, r per measure) and four figures (the measures vs. α
 figure belongs to the measures-family stage, :mod:`latentgeo.measures_family`). Output paths come
-from the caller (dvc.yaml → papermill parameters); settings from ``params.regression``.
+from the caller (dvc.yaml → papermill parameters); settings from ``params.regression``, whose
+``controls`` (e.g. ``log1p(alpha)``) give each measure's partial r: every measure moves with the
+noise level, and the partial r says what a measure tells about the score beyond α.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import Params
 from .figures import (
+    figure_style,
+    new_figure,
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
+    provenance,
+    save_figure,
 )
 from .io import atomic_output, write_json
-from .regression import pearson_table, regress
+from .regression import heldout_error_table, partial_table, pearson_table, regress
 from .table import FLOAT_FORMAT, build_results_table, score_columns, write_results_table
 
 FIGURE_NAMES = {
     "score_vs_alpha": "score_vs_alpha.png",
     "score_vs_top_measures": "score_vs_top_measures.png",
     "pearson_r": "pearson_r.png",
+    "partial_r": "partial_r.png",
 }
 PLOT_NAMES = {"score_vs_alpha": "score_vs_alpha.csv", "pearson_r": "pearson_r.csv"}
 
 
 # Published Pearson r with the average GLUE score on the bert-small sweep (n = 125), Marbut,
-# Chandler & Wheeler (arXiv 2406.12159), for the paper-compatible patchiness.
-PAPER_R = {"lsq_patchiness": 0.90, "pq_patchiness": 0.33}
+# Chandler & Wheeler (arXiv 2406.12159), for the paper-compatible patchiness (additive and
+# product quantizer); recomputed from the published tables by `latentgeo reanalyse`.
+PAPER_R = {"lsq_patchiness": 0.902, "pq_patchiness": 0.326}
 
 
 def heldout_table(regression: dict) -> pd.DataFrame:
@@ -73,6 +83,60 @@ def paper_comparison(regression: dict, variant: str = "paper") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, label: str) -> Path:
+    """Per measure (one row each, strongest |r| on top): its Pearson r with the score (grey) and
+    its partial r given the controls (blue; filled when Holm-adjusted p < 0.05), joined by a line.
+
+    A long line towards 0 marks a measure that mostly tracks the controls (e.g. the noise level).
+    Measures whose partial r is undefined (too few rows) show r alone, and a note says why. A
+    figure is written even when no partial r is defined or the result has no controls (it then
+    says so), so a stage that declares it always has its output.
+    """
+    if regression.get("controls"):
+        frame = partial_table(regression)
+        controls = ", ".join(regression["controls"]["exprs"])
+        note = None
+        undefined = frame[frame["partial_r"].isna()]
+        if not undefined.empty:
+            reason = regression["measures"][undefined["measure"].iloc[0]].get("partial_undefined")
+            note = f"partial r undefined for {len(undefined)} of {len(frame)} measures: {reason}"
+    else:
+        frame = pearson_table(regression)
+        frame = frame.assign(partial_r=float("nan"), partial_p_holm=float("nan"), partial_n=float("nan"))
+        frame = frame.reindex(frame["r"].abs().sort_values(ascending=False, kind="mergesort").index)
+        controls, note = "(none)", "no controls were given: partial r not computed"
+    frame = frame.iloc[::-1].reset_index(drop=True)  # strongest |r| at the top
+    y = np.arange(len(frame))
+    r = frame["r"].to_numpy(dtype="float64")
+    pr = frame["partial_r"].to_numpy(dtype="float64")
+    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < 0.05)
+    n = sorted({int(v) for v in frame["partial_n"].dropna()})
+    n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "")
+    with figure_style():
+        fig = new_figure(6.4, max(2.8, 0.24 * len(frame) + 1.8))
+        ax = fig.add_subplot()
+        defined = np.isfinite(pr)
+        for yi, a, b in zip(y[defined], r[defined], pr[defined]):
+            ax.plot([a, b], [yi, yi], color="0.75", linewidth=1.2, zorder=1)
+        ax.scatter(r, y, color="0.45", s=16, zorder=2, label="r")
+        filled, hollow = defined & significant, defined & ~significant
+        ax.scatter(pr[filled], y[filled], color="C0", s=22, zorder=3,
+                   label="partial r, Holm p < 0.05")
+        ax.scatter(pr[hollow], y[hollow], facecolors="white", edgecolors="C0", s=22, zorder=3,
+                   label="partial r, not significant after Holm")
+        ax.axvline(0.0, color="0.3", linewidth=0.8)
+        ax.set_yticks(y, frame["measure"].tolist())
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-0.7, len(frame) - 0.3)
+        ax.set_xlabel(f"correlation with {regression['score']}; partial r given {controls}"
+                      + (f" ({n_text})" if n_text else ""))
+        fig.legend(loc="outside lower center", ncols=3)
+        if note:
+            ax.set_title("\n".join(textwrap.wrap(note, 95)), fontsize=7)
+        fig.suptitle(f"{title}\n{label}")
+        return save_figure(fig, path)
+
+
 @dataclass(frozen=True)
 class RegressionStageResult:
     """What the stage produced: the table, the regression dict and the paths written."""
@@ -93,6 +157,19 @@ class RegressionStageResult:
     def heldout(self) -> pd.DataFrame:
         """How well each line predicts the non-standard models."""
         return heldout_table(self.regression)
+
+    @property
+    def partial(self) -> pd.DataFrame:
+        """r and partial r given the profile's controls per measure, with Holm-adjusted p-values
+        (empty when the profile names no control)."""
+        if not self.regression.get("controls"):
+            return pd.DataFrame()
+        return partial_table(self.regression)
+
+    @property
+    def heldout_errors(self) -> pd.DataFrame:
+        """Held-out MSE per measure (plain line, and group fit when the profile has a group)."""
+        return heldout_error_table(self.regression)
 
     @property
     def paper(self) -> pd.DataFrame:
@@ -136,7 +213,8 @@ def run_regression_stage(
     """
     settings = params.regression
     table = build_results_table(finetune_dir, measures_dir, params.perturb.model_ids())
-    regression = regress(table, settings.score, measures=settings.measures, group=settings.group)
+    regression = regress(table, settings.score, measures=settings.measures, group=settings.group,
+                         controls=settings.controls)
     suite = str(table["suite"].iloc[0])
     note = f"patchiness: {params.measures.patchiness_variant} form"
     regression = {
@@ -167,4 +245,9 @@ def run_regression_stage(
         ),
         "pearson_r": plot_pearson_r(regression, figures_dir / FIGURE_NAMES["pearson_r"], **label),
     }
+    figures["partial_r"] = plot_partial_vs_r(
+        regression, figures_dir / FIGURE_NAMES["partial_r"],
+        title="Each measure's r with the score, and what is left given the controls",
+        label=provenance(suite, params.profile, note),
+    )
     return RegressionStageResult(table, regression, table_path, regression_path, plots, figures)
