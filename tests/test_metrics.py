@@ -109,3 +109,34 @@ def test_suite_average_refuses_bad_input():
         metrics.suite_average({"cola": 0.5}, "superglue")
     with pytest.raises(LatentgeoError, match="no task"):
         metrics.suite_average({"wnli": 0.5}, "glue")
+
+
+def test_mnli_is_scored_on_the_matched_split_as_the_paper():
+    # The paper's glue_parse.py reads run_glue.py's "eval_accuracy", which for MNLI is the
+    # accuracy on validation_matched (mismatched goes to "eval_accuracy_mm").
+    mnli = GLUE_TASKS["mnli"]
+    assert mnli.score_split == "validation_matched"
+    assert set(mnli.validation_splits) == {"validation_matched", "validation_mismatched"}
+    gold_m, pred_m = [0, 1, 2, 2, 1], [0, 1, 2, 0, 0]  # 3 of 5 right
+    gold_mm, pred_mm = [2, 2, 1, 0], [2, 0, 0, 1]  # 1 of 4 right
+    by_split = {"validation_matched": metrics.task_metrics("accuracy", pred_m, gold_m),
+                "validation_mismatched": metrics.task_metrics("accuracy", pred_mm, gold_mm)}
+    assert metrics.score_of_splits(mnli, by_split) == pytest.approx(3 / 5)
+    with pytest.raises(LatentgeoError, match="no metrics for its scored split 'validation_matched'"):
+        metrics.score_of_splits(mnli, {"validation_mismatched": by_split["validation_mismatched"]})
+    with pytest.raises(LatentgeoError, match="has no 'accuracy'"):
+        metrics.score_of_splits(mnli, {"validation_matched": {"f1": 0.5}})
+
+
+@pytest.mark.parametrize("task", [t for t in [*GLUE_TASKS.values(), *OFFLINE_TASKS.values()]
+                                  if t.name != "mnli"], ids=lambda t: t.name)
+def test_single_split_tasks_score_their_only_split(task):
+    assert task.validation_splits == ("validation",) and task.score_split == "validation"
+    assert metrics.score_of_splits(task, {"validation": {task.metric: 0.25}}) == 0.25
+
+
+def test_a_score_split_outside_the_validation_splits_is_refused():
+    from latentgeo.tasks import Task
+
+    with pytest.raises(ValueError, match="score_split 'test' is not one of"):
+        Task("x", "glue", ("sentence",), 2, "accuracy", validation_splits=("validation",), score_split="test")

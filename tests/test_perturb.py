@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from latentgeo.perturb import (
     build_family_member,
     embedding_permutation,
     load_hub_nonstandard,
+    paper_shuffle_source_rows,
     perturb_model_,
     recovered_noise,
     relative_changes,
@@ -226,6 +228,57 @@ def test_shuffled_embeddings_permute_rows(tiny_bert, tmp_path):
     np.testing.assert_array_equal(perm, embedding_permutation(len(old_rows), 4).numpy())
     assert all(torch.equal(base[n], new[n]) for n in base if n != key)
     assert rec["model_id"] == "tiny-bert-shuffled-embeddings-s4" and rec["family"] == "non-standard"
+
+
+def _rows_as_source_indices(old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
+    """For each new row, the index of the (unique) old row equal to it (plain lookup)."""
+    where = {row.tobytes(): i for i, row in enumerate(old_rows)}
+    assert len(where) == len(old_rows), "reference rows must be distinct"
+    return np.array([where[row.tobytes()] for row in new_rows])
+
+
+@pytest.mark.parametrize("n_rows, seed", [(2, 0), (7, 1), (50, 3), (1000, 11)])
+def test_paper_shuffle_equals_random_shuffle_on_a_2d_array(n_rows, seed):
+    # Reference: the paper's own call, random.shuffle on a 2-D NumPy array, with a seeded
+    # random.Random (the paper used the unseeded module-level generator).
+    matrix = np.arange(n_rows * 3, dtype=np.float64).reshape(n_rows, 3)
+    reference = matrix.copy()
+    random.Random(seed).shuffle(reference)
+    src = paper_shuffle_source_rows(n_rows, seed)
+    np.testing.assert_array_equal(matrix[src], reference)
+    np.testing.assert_array_equal(_rows_as_source_indices(matrix, reference), src)
+    if n_rows >= 50:  # rows duplicated, others lost: not a permutation
+        assert len(np.unique(src)) < n_rows
+
+
+def test_paper_shuffle_copies_rows_forward_only():
+    # Step i copies row j <= i onto row i and leaves rows below i untouched, so row 0 is kept
+    # and every output row i holds an input row src[i] <= i.
+    src = paper_shuffle_source_rows(5000, 2)
+    assert src[0] == 0 and np.all(src <= np.arange(5000))
+    assert 0.4 < len(np.unique(src)) / 5000 < 0.6
+    np.testing.assert_array_equal(src, paper_shuffle_source_rows(5000, 2))
+    assert not np.array_equal(src, paper_shuffle_source_rows(5000, 3))
+
+
+def test_shuffled_embeddings_paper_duplicates_rows(tiny_bert, tmp_path):
+    rec = build_family_member(tiny_bert, "shuffled-embeddings-paper", 0.0, 4, "encoder-weights",
+                              tmp_path / "shp")
+    build_family_member(tiny_bert, "shuffled-embeddings", 0.0, 4, "encoder-weights", tmp_path / "sh")
+    base, paper, correct = (_params(p) for p in (tiny_bert, tmp_path / "shp", tmp_path / "sh"))
+    key = "embeddings.word_embeddings.weight"
+    old_rows = base[key].numpy()
+    reference = old_rows.copy()
+    random.Random(4).shuffle(reference)  # the paper's call on the same matrix, same seed
+    np.testing.assert_array_equal(paper[key].numpy(), reference)
+    src = _rows_as_source_indices(old_rows, paper[key].numpy())
+    assert len(np.unique(src)) < 0.6 * len(old_rows)  # ~half the rows survive
+    perm = _rows_as_source_indices(old_rows, correct[key].numpy())
+    assert sorted(perm) == list(range(len(old_rows)))  # ours: a true permutation
+    assert all(torch.equal(base[n], paper[n]) for n in base if n != key)
+    assert rec["model_id"] == "tiny-bert-shuffled-embeddings-paper-s4"
+    assert (rec["family"], rec["kind"], rec["alpha"]) == ("non-standard", "shuffled-embeddings-paper", None)
+    assert "random.shuffle" in rec["rule"]
 
 
 def test_transplant_input_embeddings(tmp_path):

@@ -36,7 +36,7 @@ from .config import PRECISIONS
 from .datasets_io import Loader, TaskData, load_task_data, subsample
 from .errors import LatentgeoError
 from .io import atomic_output, check_output_path, read_json, write_json
-from .metrics import task_metrics
+from .metrics import score_of_splits, task_metrics
 from .tasks import Task, get_task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -341,9 +341,12 @@ def finetune_task(
     Every input is checked before training: the output paths, the task, the precision, the model
     (resolvable, with weights) and the task data (fields, labels, non-empty splits). Returns the
     JSON record:
-    ``model``, ``task``, ``suite``, ``metric``, ``score`` (the task metric; the mean over splits
-    for MNLI's two), ``metrics`` (per split), ``chance``, ``train_size``, ``eval_size``,
-    ``settings``, ``wall_time_s`` and ``log_history`` (the training loss per logging step).
+    ``model``, ``task``, ``suite``, ``metric``, ``score`` (the task metric on the task's
+    ``score_split``: for MNLI ``validation_matched``, as the paper read run_glue.py's
+    ``eval_accuracy``; GLUE reports MNLI-m and MNLI-mm side by side), ``score_split`` (only for
+    tasks with several validation splits), ``metrics`` (per split: MNLI's mismatched accuracy is
+    there too), ``chance``, ``train_size``, ``eval_size``, ``settings``, ``wall_time_s`` and
+    ``log_history`` (the training loss per logging step).
     """
     start = time.perf_counter()
     out_json = check_output_path(out_json, overwrite=overwrite)
@@ -370,7 +373,7 @@ def finetune_task(
                                 show_progress=show_progress)
         trainer.train()
         metrics = evaluate_splits(trainer, evals)
-    score = float(np.mean([m[task.metric] for m in metrics.values()]))
+    score = score_of_splits(task, metrics)
     if save_model is not None:
         # A new model: its own id, and the record of the encoder it was fine-tuned from.
         saved = {"model_id": f"{record['model_id']}-ft-{task.name}", "finetuned_from": record,
@@ -385,6 +388,8 @@ def finetune_task(
         "suite": task.suite,
         "metric": task.metric,
         "score": score,
+        # Named only where there is a choice (MNLI), so single-split records stay as they were.
+        **({"score_split": task.score_split} if len(task.validation_splits) > 1 else {}),
         "metrics": metrics,
         "chance": task.chance,
         "train_size": len(data.train),

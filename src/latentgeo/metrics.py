@@ -8,7 +8,8 @@ metrics), never NaN, so that averages over tasks stay defined.
 
 The task-level metric names (``accuracy``, ``matthews``, ``accuracy_f1``, ``pearson_spearman``)
 are those of :class:`latentgeo.tasks.Task.metric`; :func:`task_metrics` computes the named one
-together with its components.
+together with its components; :func:`score_of_splits` picks a task's score among its validation
+splits (MNLI: the matched one, as the paper).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 from .errors import LatentgeoError
-from .tasks import SUITES
+from .tasks import SUITES, Task
 
 
 def _pair(predictions, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +128,27 @@ def task_metrics(metric: str, predictions, labels) -> dict[str, float]:
 def task_score(metric: str, predictions, labels) -> float:
     """The single score of a task under its metric (see :func:`task_metrics`)."""
     return task_metrics(metric, predictions, labels)[metric]
+
+
+def score_of_splits(task: Task, metrics_by_split: Mapping[str, Mapping[str, float]]) -> float:
+    """A task's score from the metrics of its validation splits: ``task.metric`` on
+    ``task.score_split``.
+
+    ``metrics_by_split`` maps split names to metric dicts (:func:`task_metrics` output, e.g. the
+    ``metrics`` of a ``scores.json``). For MNLI that is ``validation_matched``, the paper's
+    ``eval_accuracy`` (GLUE's MNLI-m); the mismatched split is scored too but not used here.
+    A missing split or metric is refused.
+    """
+    split = task.score_split
+    if split not in metrics_by_split:
+        raise LatentgeoError(
+            f"task {task.name}: no metrics for its scored split {split!r}; got {sorted(metrics_by_split)}"
+        )
+    if task.metric not in metrics_by_split[split]:
+        raise LatentgeoError(
+            f"task {task.name}: split {split!r} has no {task.metric!r}; got {sorted(metrics_by_split[split])}"
+        )
+    return float(metrics_by_split[split][task.metric])
 
 
 def suite_average(scores: Mapping[str, float], suite: str) -> float:

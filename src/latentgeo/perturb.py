@@ -13,8 +13,11 @@ bit, α = 100 replaces them by pure noise.
 
 Non-standard comparison models (the paper's Table of "alternative" models):
 
-* built offline from any base model: ``untrained`` (same config, seeded random initialisation)
-  and ``shuffled-embeddings`` (rows of the input word-embedding matrix permuted, seeded);
+* built offline from any base model: ``untrained`` (same config, seeded random initialisation),
+  ``shuffled-embeddings`` (rows of the input word-embedding matrix permuted, seeded) and
+  ``shuffled-embeddings-paper`` (the paper's own "shuffle", which is not a permutation: Python's
+  ``random.shuffle`` on a 2-D NumPy array copies rows over each other and so duplicates about
+  half of them; seeded here, see :func:`paper_shuffle_source_rows`);
 * loaded from the Hugging Face hub for users with network access: see :data:`HUB_NONSTANDARD`
   (BERTs pretrained on non-linguistic tasks, German/Chinese BERT given English input embeddings,
   RoBERTa pretrained on shuffled text). Offline they fail fast through :mod:`latentgeo.models`.
@@ -31,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import __version__
 from .errors import LatentgeoError
 from .io import atomic_output, check_output_path, read_json, write_json
@@ -41,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 PERTURBED = "perturbed"
 UNTRAINED = "untrained"
 SHUFFLED_EMBEDDINGS = "shuffled-embeddings"
-BUILDABLE_KINDS = (PERTURBED, UNTRAINED, SHUFFLED_EMBEDDINGS)
+SHUFFLED_EMBEDDINGS_PAPER = "shuffled-embeddings-paper"
+BUILDABLE_KINDS = (PERTURBED, UNTRAINED, SHUFFLED_EMBEDDINGS, SHUFFLED_EMBEDDINGS_PAPER)
 SCOPES = ("encoder-weights", "all-weights")
 DEFAULT_SCOPE = "encoder-weights"
 METADATA_FILE = "latentgeo.json"
@@ -247,6 +253,48 @@ def shuffle_input_embeddings_(model, seed: int) -> torch.Tensor:
     return perm
 
 
+def paper_shuffle_source_rows(n_rows: int, seed: int) -> np.ndarray:
+    """Which input row each output row holds after the paper's "shuffle" of an (n_rows, d) array.
+
+    The paper shuffled the word-embedding matrix with ``random.shuffle(matrix)`` on a 2-D NumPy
+    array. ``random.shuffle`` is Fisher–Yates: for i = n−1 down to 1 it draws j uniform in
+    [0, i] and runs ``x[i], x[j] = x[j], x[i]``. On a list that swaps two items; on an array the
+    right-hand side holds *views* of rows j and i, so ``x[i] = view_j`` copies row j into row i
+    and ``x[j] = view_i`` copies row i, which now holds row j, back onto row j. Net effect of
+    step i: row i ← row j, row j unchanged. The result is not a permutation: original rows are
+    lost and others duplicated (about half the rows stay distinct: 15,267 of 30,522, the size of
+    BERT's uncased vocabulary, for seed 0).
+
+    Here j comes from ``random.Random(seed).randrange(i + 1)``, the same draws ``shuffle`` makes
+    with that generator, so for one seed the result equals ``random.Random(seed).shuffle`` on
+    the array (the paper used the unseeded global generator). Returns ``src`` (int64,
+    shape (n_rows,)): output row i is input row ``src[i]``.
+    """
+    import random
+
+    rng = random.Random(check_seed(seed))
+    src = np.arange(n_rows, dtype=np.int64)
+    for i in range(n_rows - 1, 0, -1):
+        j = rng.randrange(i + 1)
+        src[i] = src[j]  # x[i] = view of row j; x[j] = view of row i (now row j): no change
+    return src
+
+
+def paper_shuffle_input_embeddings_(model, seed: int) -> np.ndarray:
+    """The paper's "shuffle" of the input word-embedding matrix, in place: new[i] = old[src[i]]
+    with ``src`` from :func:`paper_shuffle_source_rows` (rows duplicated, not permuted).
+
+    Returns ``src``.
+    """
+    import torch
+
+    weight = model.get_input_embeddings().weight
+    src = paper_shuffle_source_rows(weight.shape[0], seed)
+    with torch.no_grad():
+        weight.copy_(weight[torch.from_numpy(src).to(weight.device)].clone())
+    return src
+
+
 def transplant_input_embeddings_(model, donor) -> None:
     """Give ``model`` the input word embeddings of ``donor`` (a copy), updating vocab_size.
 
@@ -360,10 +408,11 @@ def build_family_member(
 ) -> dict:
     """Build one member of the model family and write it to ``out_dir`` atomically.
 
-    ``kind`` is ``perturbed`` (noise rule at ``alpha``), ``untrained``, ``shuffled-embeddings``
-    (``alpha`` must then be 0 or None) or a name of :data:`HUB_NONSTANDARD` (``base_model`` is
-    then ignored; needs network). The folder holds safetensors weights, ``config.json``, the
-    tokenizer files and ``latentgeo.json``; it loads with ``AutoModel.from_pretrained``.
+    ``kind`` is ``perturbed`` (noise rule at ``alpha``), ``untrained``, ``shuffled-embeddings``,
+    ``shuffled-embeddings-paper`` (``alpha`` must then be 0 or None) or a name of
+    :data:`HUB_NONSTANDARD` (``base_model`` is then ignored; needs network). The folder holds
+    safetensors weights, ``config.json``, the tokenizer files and ``latentgeo.json``; it loads
+    with ``AutoModel.from_pretrained``.
     Returns the metadata record written to ``latentgeo.json``.
     """
     import torch
@@ -406,6 +455,8 @@ def build_family_member(
                 model = load_encoder(base_model)
             if kind == PERTURBED:
                 changed = perturb_model_(model, alpha, seed, scope)
+            elif kind == SHUFFLED_EMBEDDINGS_PAPER:
+                paper_shuffle_input_embeddings_(model, seed)
             else:
                 shuffle_input_embeddings_(model, seed)
 
@@ -441,6 +492,12 @@ def _rule_text(kind: str, scope: str, hub_spec: HubNonstandard | None) -> str:
         return (
             "input word-embedding rows permuted: new[i] = old[perm[i]], "
             "perm = torch.randperm(vocab, generator=torch.Generator('cpu').manual_seed(seed))"
+        )
+    if kind == SHUFFLED_EMBEDDINGS_PAPER:
+        return (
+            "the paper's random.shuffle of the 2-D input word-embedding array (Fisher-Yates with "
+            "row views: for i = n-1..1, j = random.Random(seed).randrange(i + 1), row i <- row j), "
+            "which duplicates rows instead of permuting them"
         )
     assert hub_spec is not None
     text = f"{hub_spec.description} ({hub_spec.source})"

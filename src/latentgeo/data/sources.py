@@ -1,4 +1,5 @@
-"""Readers of the raw corpora: packaged in PyPI wheels (offline) or on the hub (network).
+"""Readers of the raw corpora: packaged in PyPI wheels (offline), on the hub (network), or the
+paper's own sequence file from the authors' repository (network, pinned by SHA-256).
 
 Each reader returns documents as ``(doc_id, title, paragraphs)`` in a fixed order, so that
 everything derived from them is deterministic.
@@ -7,11 +8,12 @@ everything derived from them is deterministic.
 from __future__ import annotations
 
 import bz2
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LatentgeoError
+from ..errors import LatentgeoError, OfflineError
 from .text import normalise, wiki_paragraphs
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -97,6 +99,84 @@ def bbc_documents() -> dict[str, list[Document]]:
 
 
 Loader = Callable[..., object]
+
+# The paper's own latent-sample sequences: VM_transfer/sample_sequences.pkl of the authors'
+# repository at the commit this project reproduces, checked by its SHA-256 before use.
+PAPER_REPOSITORY = "amarbut/manifolds"
+PAPER_COMMIT = "7cec37817a182f64aed7cec71760c78a07236655"
+PAPER_SEQUENCES_PATH = "VM_transfer/sample_sequences.pkl"
+PAPER_SEQUENCES_SHA256 = "7351c1066e1af599526fe479b9742a8701c676ccb4e598583dfcbdeebaf496f9"
+PAPER_SEQUENCES_BYTES = 574_151
+PAPER_RAW_BASE_URL = f"https://raw.githubusercontent.com/{PAPER_REPOSITORY}"
+# A mirror of raw.githubusercontent.com/<repository> (same <commit>/<path> layout): the file is
+# accepted only if its SHA-256 is the pinned one, wherever it comes from.
+PAPER_BASE_URL_ENV = "LATENTGEO_PAPER_BASE_URL"
+DOWNLOAD_LIMIT_BYTES = 16 << 20
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class PaperSequences:
+    """The paper's sequences as read from its pickle, with where they came from."""
+
+    texts: tuple[str, ...]
+    url: str
+    sha256: str
+    n_bytes: int
+    container: str
+    protocol: int
+
+
+def paper_sequences_url(base_url: str | None = None) -> str:
+    """``<base>/<commit>/VM_transfer/sample_sequences.pkl``; base from the argument, else
+    ``$LATENTGEO_PAPER_BASE_URL``, else raw.githubusercontent.com/amarbut/manifolds."""
+    base = base_url or os.environ.get(PAPER_BASE_URL_ENV) or PAPER_RAW_BASE_URL
+    return f"{base.rstrip('/')}/{PAPER_COMMIT}/{PAPER_SEQUENCES_PATH}"
+
+
+def download_bytes(url: str, *, limit: int = DOWNLOAD_LIMIT_BYTES,
+                   timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
+    """The body of ``url`` (at most ``limit`` bytes); no network or an HTTP error is refused
+    with a one-line message naming the URL."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https/http only)
+            data = response.read(limit + 1)
+    except urllib.error.HTTPError as err:
+        raise LatentgeoError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise OfflineError(
+            f"cannot download {url} ({reason}): the paper profile's sequences need network access "
+            f"(or a mirror in ${PAPER_BASE_URL_ENV})"
+        ) from None
+    if len(data) > limit:
+        raise LatentgeoError(f"{url} is larger than {limit:,} bytes; refusing it")
+    return data
+
+
+def fetch_paper_sequences(base_url: str | None = None, expected_sha256: str | None = None) -> PaperSequences:
+    """Download the paper's ``sample_sequences.pkl``, check its SHA-256, read its strings.
+
+    ``expected_sha256`` defaults to :data:`PAPER_SEQUENCES_SHA256` (read at call time). The
+    hash is checked before the file is parsed, and the file is parsed without unpickling
+    (:func:`latentgeo.data.paper_pickle.read_string_collection`). The strings are returned as
+    the file holds them (PTB lines lower-cased with ``unk`` for unknown words, WikiText-2 lines
+    with their case), in file order.
+    """
+    from .paper_pickle import check_sha256, read_string_collection
+
+    url = paper_sequences_url(base_url)
+    if not url.startswith(("https://", "http://")):
+        raise LatentgeoError(f"paper sequences URL {url!r} is not http(s)")
+    expected = expected_sha256 or PAPER_SEQUENCES_SHA256
+    data = download_bytes(url)
+    check_sha256(data, expected, url)
+    collection = read_string_collection(data, url)
+    return PaperSequences(collection.strings, url, expected.lower(), len(data),
+                          collection.container, collection.protocol)
 
 
 def hub_corpus_documents(loader: Loader | None = None) -> list[Document]:
