@@ -8,6 +8,10 @@ PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?=
 PYTEST_ARGS ?=
+# Stale stages run on a local Dask cluster (`latentgeo repro`, docs/cluster.md): WORKERS=N worker
+# processes (default: the profile's cluster.workers, else 2); WORKERS=0 runs plain sequential
+# `dvc repro` instead. Both leave the same dvc.lock.
+WORKERS ?=
 # SKIP_INSTALL=1 uses VENV as it is (the end-to-end tests hand over the environment they run in).
 SKIP_INSTALL ?=
 
@@ -22,7 +26,7 @@ export DVC_NO_ANALYTICS := 1
 .PHONY: install repro test pull lock clean-venv help
 
 help:
-	@echo "make repro [PROFILE=smoke|paper]  reproduce the pipeline (default: params.yaml as it is)"
+	@echo "make repro [PROFILE=smoke|paper] [WORKERS=N]  reproduce the pipeline (default: params.yaml as it is)"
 	@echo "make test                         run the test suite"
 	@echo "make pull                         fetch data/ and cached outputs from remote storage"
 	@echo "make lock                         re-pin requirements.lock from requirements.in"
@@ -40,7 +44,7 @@ repro: $(ENV_READY)
 	@if [ -n "$(PROFILE)" ]; then $(BIN)/latentgeo params use $(PROFILE); fi
 	$(BIN)/latentgeo params check params.yaml
 	$(BIN)/latentgeo data get
-	$(BIN)/dvc repro
+	$(if $(filter 0,$(WORKERS)),$(BIN)/dvc repro,$(BIN)/latentgeo repro$(if $(WORKERS), --workers $(WORKERS)))
 
 pull: $(ENV_READY)
 	$(BIN)/latentgeo remote pull

@@ -114,3 +114,13 @@ def test_use_profile_switches_and_refuses_unknown(tmp_path, monkeypatch, capsys)
     assert load_params(tmp_path / "params.yaml").profile == "smoke"
     assert main(["params", "use", "gpu-huge"]) == 2
     assert "unknown profile" in capsys.readouterr().err
+
+
+def test_data_source_names_the_allowed_sources():
+    raw = _default()
+    raw["data"]["source"] = "ftp"
+    message = _refusal(raw)
+    assert "data.source" in message
+    assert all(f"'{s}'" in message for s in ("packaged", "hub", "paper-sequences"))
+    raw["data"]["source"] = "paper-sequences"
+    assert validate_params(raw).data.source == "paper-sequences"

@@ -71,8 +71,9 @@ def test_every_stage_runs_its_notebook_through_the_launcher():
     pm = next(v["pm"] for v in pipeline["vars"] if "pm" in v)
     assert pm.startswith("python -m latentgeo.run_notebook ")
     for name, stage in pipeline["stages"].items():
-        assert "${pm} notebooks/" in stage["cmd"], name
-        assert "papermill " not in stage["cmd"], name
+        cmd = stage["do"]["cmd"] if "foreach" in stage else stage["cmd"]  # foreach stages: a template
+        assert "${pm} notebooks/" in cmd, name
+        assert "papermill " not in cmd, name
 
 
 def test_malloc_settings_keep_what_the_user_set():

