@@ -37,6 +37,15 @@ TRANSLATION_METHODS = (
     "ortho", "linear", "linear-ridge", "lortho", "affine", "affine-ridge", "affine-sgd", "mlp"
 )
 PREPROCESSING = ("none", "center", "standard", "l2")
+# Ridge's λ is chosen by K-fold cross-validation on the anchors (latentgeo.translate).
+RIDGE_FOLDS = 5
+# Minimum anchors each method needs: N−1 std needs 2; ridge one row per fold; the MLP holds some
+# out for early stopping. Here, beside the method names, so the schema checks it without
+# importing the translation code.
+MIN_ANCHORS = {
+    "ortho": 2, "linear": 2, "linear-ridge": RIDGE_FOLDS, "lortho": 2, "affine": 2,
+    "affine-ridge": RIDGE_FOLDS, "affine-sgd": 2, "mlp": 10,
+}
 
 
 def cache_dir() -> Path:
@@ -197,8 +206,6 @@ class StitchingParams(_Section):
 
     @model_validator(mode="after")
     def _anchors_fit(self):
-        from .translate import MIN_ANCHORS  # here: translate imports this module
-
         for n in [self.anchors, *self.anchor_sweep]:
             if n >= self.n_sentences:
                 raise ValueError(

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import PREPROCESSING, TRANSLATION_METHODS
+from .config import MIN_ANCHORS, PREPROCESSING, RIDGE_FOLDS, TRANSLATION_METHODS
 from .errors import LatentgeoError
 
 # A standard deviation below this many machine epsilons of the anchors' dtype is a constant
@@ -55,15 +55,8 @@ CONSTANT_STD_EPS = 10
 # (centred, for affine-ridge) anchors' Gram matrix XᵀX, 4 points a decade from 1e-8 (least
 # squares in all but the weakest directions) to 10 (every direction shrunk at least 11-fold: close
 # to the mean estimator).
-RIDGE_FOLDS = 5
 RIDGE_GRID = tuple(float(v) for v in np.logspace(-8, 1, 37))
 RIDGE_METHODS = ("linear-ridge", "affine-ridge")
-# Minimum anchors each method needs: N−1 std needs 2; ridge one row per fold; the MLP holds some
-# out for early stopping.
-MIN_ANCHORS = {
-    "ortho": 2, "linear": 2, "linear-ridge": RIDGE_FOLDS, "lortho": 2, "affine": 2,
-    "affine-ridge": RIDGE_FOLDS, "affine-sgd": 2, "mlp": 10,
-}
 # How each method is fitted: for tables, figure legends and the metrics records. ``affine`` (our
 # closed form) and ``affine-sgd`` (the library's Adam training) are the same model fitted two ways.
 METHOD_FITS = {
