@@ -9,11 +9,14 @@ VENV    ?= .venv
 PROFILE ?=
 PYTEST_ARGS ?=
 # Stale stages run on a local Dask cluster (`latentgeo repro`, docs/cluster.md): WORKERS=N worker
-# processes (default: the profile's cluster.workers, else 2); WORKERS=0 runs plain sequential
-# `dvc repro` instead. Both leave the same dvc.lock.
+# processes (default: the profile's cluster.workers, else 2, measured fastest on 2 cores);
+# WORKERS=0 runs plain sequential `dvc repro` instead. Both leave the same dvc.lock.
 WORKERS ?=
 # SKIP_INSTALL=1 uses VENV as it is (the end-to-end tests hand over the environment they run in).
 SKIP_INSTALL ?=
+# make repro ends with `latentgeo verify` against the committed results (docs/reproducibility.md):
+# VERIFY=strict fails the target when they were not reproduced; VERIFY=report only says so.
+VERIFY ?= strict
 
 BIN     := $(VENV)/bin
 PIN_HASH := $(shell cat requirements.lock requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)
@@ -23,11 +26,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install repro test pull lock clean-venv help
+.PHONY: install repro test pull lock clean-venv help smoke-reference
 
 help:
 	@echo "make repro [PROFILE=smoke|paper] [WORKERS=N]  reproduce the pipeline (default: params.yaml as it is)"
 	@echo "make test                         run the test suite"
+	@echo "make smoke-reference              regenerate the smoke profile's committed reference results"
 	@echo "make pull                         fetch data/ and cached outputs from remote storage"
 	@echo "make lock                         re-pin requirements.lock from requirements.in"
 
@@ -45,6 +49,12 @@ repro: $(ENV_READY)
 	$(BIN)/latentgeo params check params.yaml
 	$(BIN)/latentgeo data get
 	$(if $(filter 0,$(WORKERS)),$(BIN)/dvc repro,$(BIN)/latentgeo repro$(if $(WORKERS), --workers $(WORKERS)))
+	$(BIN)/latentgeo verify --quiet --no-reference-ok$(if $(filter report,$(VERIFY)), || true)
+
+# The smoke profile's committed reference (tests/reference/smoke), rerun from this working tree;
+# regenerate it whenever the code changes what the smoke pipeline writes.
+smoke-reference: $(ENV_READY)
+	$(BIN)/python scripts/smoke_reference.py
 
 pull: $(ENV_READY)
 	$(BIN)/latentgeo remote pull

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from latentgeo.cli import main
-from latentgeo.embed import embed_file, embed_texts, plan_batches
+from latentgeo.embed import cpu_threads, embed_file, embed_texts, pick_device, plan_batches
 from latentgeo.errors import LatentgeoError
 from latentgeo.models import load_tokenizer
 
@@ -203,3 +203,19 @@ def test_cli_embed_bad_inputs(tiny_bert, tmp_path, capsys, case, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
     if case == "exists":
         assert out.read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), ("", None), ("0", None), ("two", None)])
+def test_cpu_threads_follow_omp_num_threads(monkeypatch, value, expected):
+    """A parallel runner's worker sets OMP_NUM_THREADS to its share of the cores; embedding must
+    not widen torch back to every core (two workers would oversubscribe the machine)."""
+    import os
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert cpu_threads() == (expected or os.cpu_count())
+    before = torch.get_num_threads()
+    try:
+        assert pick_device("cpu") == "cpu"
+        assert torch.get_num_threads() == (expected or os.cpu_count())
+    finally:
+        torch.set_num_threads(before)

@@ -382,8 +382,9 @@ def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smo
     worker processes (this machine's default: 1 thread per stage). A fresh copy runs the plain
     sequential `dvc repro` (WORKERS=0) with the same thread count: fine-tuning losses differ in
     the 7th digit between 1 and 2 torch threads (measured), so the modes are compared at equal
-    threads. The results tables must agree to the byte, and the lock entries too."""
-    from pipeline_utils import VENV, copy_worktree, run
+    threads, and on the same floating-point path (pipeline_utils.SMOKE_FLOAT_PATH). The results
+    tables must agree to the byte, and the lock entries too."""
+    from pipeline_utils import SMOKE_FLOAT_PATH, VENV, copy_worktree, run
 
     from latentgeo.repro.cluster import resolve_cluster
 
@@ -394,7 +395,9 @@ def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smo
     logs = list((smoke_repo / ".dvc" / "tmp" / "repro").glob("finetune@*.log"))
     assert logs, "make repro did not run the stages through latentgeo repro's workers"
     sequential = copy_worktree(tmp_path / "repo")
-    run(sequential, "make", "repro", "PROFILE=smoke", f"VENV={VENV}", "SKIP_INSTALL=1", "WORKERS=0", timeout=900)
+    run(sequential, "make", "repro", "PROFILE=smoke", f"VENV={VENV}", "SKIP_INSTALL=1", "WORKERS=0", "VERIFY=report",
+        timeout=900,
+        extra_env=SMOKE_FLOAT_PATH)
     for table in RESULT_TABLES:
         assert (smoke_repo / table).read_bytes() == (sequential / table).read_bytes(), table
 

@@ -153,14 +153,24 @@ def tokenize_all(tokenizer, texts: list[str], limit: int) -> list[list[int]]:
 
 
 def pick_device(device: str | None = None) -> str:
-    """``device`` if given, else CUDA when available; on CPU use all of the machine's cores."""
+    """``device`` if given, else CUDA when available. On CPU, torch gets ``OMP_NUM_THREADS``
+    threads when it is set (a parallel runner's share of the cores: ``latentgeo repro`` sets it
+    per stage), else all of the machine's cores."""
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cpu"):
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(cpu_threads())
     return str(device)
+
+
+def cpu_threads() -> int:
+    """Threads for CPU compute: a positive integer ``OMP_NUM_THREADS``, else ``os.cpu_count()``."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,681 @@
+"""Benchmark: how far results move when the floating-point path changes (the stated tolerances).
+
+Another machine runs the same code with other vector units (AVX-512 vs AVX2 kernels in ATen and
+oneDNN), another BLAS code path and another thread count: the token vectors change in their last
+float32 bits and every downstream number moves a little. This script reproduces such changes on
+one machine, with switches the libraries honour, and prints how far each quantity moves:
+
+    conditions (each in a fresh process, switches set before torch loads)
+      baseline       as the stages run
+      aten-default   ATEN_CPU_CAPABILITY=default: ATen's non-vectorised kernels (layer norm,
+                     softmax, GELU, reductions) instead of AVX2/AVX-512
+      onednn-avx     ONEDNN_MAX_CPU_ISA=AVX: oneDNN's matrix products without AVX2/FMA
+      mkl-cbwr       MKL_CBWR=COMPATIBLE: MKL's bit-reproducible (slower) code path
+      threads-1      one torch thread instead of all cores
+      deterministic  torch.use_deterministic_algorithms(True) (fine-tuning only)
+      fp32           fine-tuning in float32 instead of the profile's bf16 mixed precision
+
+    python bench/tolerances.py embed    [--alphas 0 5] [--params params.yaml]
+        token vectors of the default profile's sequences and every measure of them, per
+        condition, against the baseline; and the baseline against the committed measures
+        (results/measures/...: the machine that made them)
+    python bench/tolerances.py noise    [--alphas 0 5] [--scales 1e-7 1e-6] [--repeats 3] [--quantizers lsq]
+        every measure after relative Gaussian noise on the baseline vectors: X·(1 + s·N(0, 1))
+    python bench/tolerances.py seeds    [--alphas 0 5] [--seeds 1234 0 1 2 3] [--quantizers pq lsq]
+        the quantizer measures of the baseline vectors trained with other seeds: the scale of the
+        uncertainty when a float-path change sends training to another local optimum
+    python bench/tolerances.py finetune [--cells 0:bbc-topic 2:wiki-adjacency]
+        score, validation loss and training losses per condition, and the committed ones
+    python bench/tolerances.py stitching [--encoders minilm-l6 paraphrase-minilm-l3 wordllama]
+        the stitching stage (the profile's texts, anchors and methods) on a subset of its encoders,
+        per condition; and the first condition against the committed rows of the same pairs
+    python bench/tolerances.py regression [--tolerances tolerances/default.yaml] [--draws 20]
+        the regression stage on the committed results with every score and measure moved by
+        U(±its stated tolerance): how far r, partial r, p-values, CIs and the plot tables move
+    python bench/tolerances.py smoke    [--conditions baseline aten-default]
+        the smoke profile end to end (`make repro PROFILE=smoke` in a copy of the working tree)
+        per condition; every result value, grouped by file and key, against the first condition
+
+Each mode prints, per quantity, the largest absolute and relative change seen. The tolerance
+files (tolerances/*.yaml) state these numbers times a safety factor; docs/reproducibility.md
+records a run of every mode. Work files go to a temporary folder (``--work DIR`` keeps them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDITIONS = {
+    "baseline": {},
+    "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
+    "onednn-avx": {"ONEDNN_MAX_CPU_ISA": "AVX"},
+    "mkl-cbwr": {"MKL_CBWR": "COMPATIBLE"},
+    "threads-1": {"BENCH_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    "deterministic": {"BENCH_DETERMINISTIC": "1"},
+    "fp32": {"BENCH_PRECISION": "fp32"},
+    # float32 fine-tuning on another float path: bf16 autocast is emulated (very slow) on CPUs
+    # without AVX512-BF16/AMX, and the trajectory's sensitivity to the last bits is what is measured
+    "fp32-aten-default": {"BENCH_PRECISION": "fp32", "ATEN_CPU_CAPABILITY": "default"},
+    "fp32-onednn-avx": {"BENCH_PRECISION": "fp32", "ONEDNN_MAX_CPU_ISA": "AVX"},
+}
+FROZEN_SRC: Path | None = None  # set by main(): a copy of src/ taken when the run starts
+EMBED_CONDITIONS = ["baseline", "aten-default", "onednn-avx", "mkl-cbwr", "threads-1"]
+FINETUNE_CONDITIONS = ["baseline", "aten-default", "onednn-avx", "threads-1", "deterministic", "fp32"]
+
+
+# ------------------------------------------------------------------ the worker (one process)
+
+
+def _apply_torch_switches() -> None:
+    """Switches that are calls rather than environment variables, made before any work."""
+    import torch
+
+    threads = os.environ.get("BENCH_TORCH_THREADS")
+    if threads:
+        import latentgeo.embed as embed_module
+
+        pick = embed_module.pick_device
+
+        def pick_then_limit(device=None):  # the stage sets all cores; take them back
+            chosen = pick(device)
+            torch.set_num_threads(int(threads))
+            return chosen
+
+        embed_module.pick_device = pick_then_limit
+        torch.set_num_threads(int(threads))
+    if os.environ.get("BENCH_DETERMINISTIC"):
+        torch.use_deterministic_algorithms(True)
+
+
+def worker(args: list[str]) -> None:
+    _apply_torch_switches()
+    action, *rest = args
+    if action == "embed":
+        from latentgeo.embed import embed_file
+
+        model, sequences, out, n = rest
+        embed_file(model, sequences, out, n_sequences=int(n), layer=-1, batch_size=32,
+                   max_tokens_per_batch=8192, progress=False)
+    elif action == "measures":
+        from latentgeo.config import load_params
+        from latentgeo.measures.stage import measures_file
+
+        emb, ref, out, params_file = rest
+        m = load_params(params_file).measures
+        measures_file(emb, out, quantizers=tuple(m.quantizers), m=m.m, nbits=m.nbits,
+                      train_size=m.train_size, seed=m.seed, overwrite=True, progress=False, reference=ref)
+    elif action == "finetune":
+        from latentgeo.config import load_params
+        from latentgeo.finetune import FinetuneSettings, finetune_task
+
+        model, task, data_dir, out, params_file = rest
+        params = load_params(params_file)
+        overrides = {"precision": os.environ["BENCH_PRECISION"]} if os.environ.get("BENCH_PRECISION") else {}
+        settings = FinetuneSettings.from_params(params.finetune, **overrides)
+        finetune_task(model, task, data_dir, out, settings, overwrite=True, show_progress=False)
+    elif action == "stitching":
+        from latentgeo.config import load_params
+        from latentgeo.stitching_study import run_stitching_stage
+
+        params_file, encoders, tasks_dir, corpus_file, out_dir = rest
+        params = load_params(params_file)
+        cfg = params.stitching.model_copy(update={"encoders": encoders.split(",")})
+        params = params.model_copy(update={"stitching": cfg})
+        run_stitching_stage(params, tasks_dir, out_dir, Path(out_dir) / "figures", corpus_file, progress=False)
+    else:
+        raise SystemExit(f"unknown worker action {action}")
+
+
+def in_process(condition: str, *args: str, out: Path | None = None) -> float:
+    """Run one worker action in a fresh process under ``condition``; returns its wall seconds.
+    With ``out`` given and already there (a kept ``--work`` folder), nothing is rerun: 0 s."""
+    if out is not None and out.exists():
+        return 0.0
+    env = {**os.environ, **CONDITIONS[condition], "TOKENIZERS_PARALLELISM": "false"}
+    if FROZEN_SRC is not None:  # every worker runs the same copy of the package
+        env["PYTHONPATH"] = str(FROZEN_SRC)
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        env[var] = "1"
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--worker", *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {args[0]} under {condition} failed:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------- shared helpers
+
+
+def leaves(record, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a JSON record by dotted path (lists by index)."""
+    out: dict[str, float] = {}
+    items = record.items() if isinstance(record, dict) else enumerate(record) if isinstance(record, list) else ()
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, (dict, list)):
+            out.update(leaves(value, path))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[path] = float(value)
+    return out
+
+
+class Spread:
+    """Largest |change| and |relative change| per quantity, over everything recorded."""
+
+    def __init__(self):
+        self.abs: dict[str, float] = defaultdict(float)
+        self.rel: dict[str, float] = defaultdict(float)
+        self.seen: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, old: float, new: float) -> None:
+        self.seen[name] += 1
+        if math.isnan(old) or math.isnan(new):
+            return
+        delta = abs(new - old)
+        self.abs[name] = max(self.abs[name], delta)
+        if old != 0:
+            self.rel[name] = max(self.rel[name], delta / abs(old))
+
+    def print(self, title: str) -> None:
+        print(f"\n{title}")
+        print(f"  {'quantity':<44} {'max |Δ|':>10} {'max |Δ|/|x|':>12} {'n':>5}")
+        for name in sorted(self.seen):
+            print(f"  {name:<44} {self.abs[name]:>10.3g} {self.rel[name]:>12.3g} {self.seen[name]:>5}")
+
+
+def compare_records(spread: Spread, old: dict, new: dict, skip=("inputs.", "model.")) -> None:
+    a, b = leaves(old), leaves(new)
+    for key in sorted(set(a) & set(b)):
+        if not key.startswith(skip):
+            spread.add(key, a[key], b[key])
+
+
+def vector_changes(base: np.ndarray, other: np.ndarray) -> tuple[float, float, float]:
+    """max |Δ| over elements, max and median over rows of ‖Δ‖/‖x‖ (float64)."""
+    a, b = base.astype(np.float64), other.astype(np.float64)
+    rows = np.linalg.norm(b - a, axis=1) / np.linalg.norm(a, axis=1)
+    return float(np.abs(b - a).max()), float(rows.max()), float(np.median(rows))
+
+
+def load_profile(path: str):
+    from latentgeo.config import load_params
+
+    return load_params(path)
+
+
+def build_models(alphas: list[float], base_model: str, scope: str, work: Path) -> dict[float, Path]:
+    """The perturbed models (seed 1, as the default profile's), built with the package's own code."""
+    from latentgeo.perturb import build_family_member
+
+    out = {}
+    for alpha in alphas:
+        folder = work / "models" / f"a{alpha:g}-s1"
+        if not folder.exists():
+            build_family_member(base_model, "perturbed", alpha, 1, scope, folder)
+        out[alpha] = folder
+    return out
+
+
+def data_dir(work: Path) -> Path:
+    """The repository's data/ when built, else one built into the work folder (deterministic)."""
+    if (ROOT / "data" / "corpus" / "sequences.jsonl").is_file():
+        return ROOT / "data"
+    folder = work / "data"
+    if not (folder / "corpus" / "sequences.jsonl").is_file():
+        from latentgeo.data.build import build_data
+
+        build_data(folder, source="packaged", overwrite=True)
+    return folder
+
+
+def committed_measures(alpha: float) -> dict | None:
+    path = ROOT / "results" / "measures" / "perturbed" / f"a{alpha:g}-s1.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------ the modes
+
+
+def mode_embed(args, work: Path) -> None:
+    params = load_profile(args.params)
+    n = params.data.corpus.n_sequences
+    alphas = sorted({0.0, *args.alphas})  # α = 0 first: the base every stitchability measure needs
+    models = build_models(alphas, params.perturb.base_model, params.perturb.scope, work)
+    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    measures_spread, cross_machine = Spread(), Spread()
+    print(f"profile {params.profile}: {n} sequences, alphas {alphas}, conditions {args.conditions}")
+    for alpha, model in models.items():
+        ref = work / "emb" / f"a0-{args.conditions[0]}.npy"
+        records = {}
+        for cond in args.conditions:
+            emb = work / "emb" / f"a{alpha:g}-{cond}.npy"
+            emb.parent.mkdir(parents=True, exist_ok=True)
+            t_embed = in_process(cond, "embed", str(model), str(sequences), str(emb), str(n), out=emb)
+            first_emb = work / "emb" / f"a{alpha:g}-{args.conditions[0]}.npy"
+            identical = first_emb.read_bytes() == emb.read_bytes()
+            # stitchability needs the base's vectors: the same condition's α = 0 when there is one
+            base = work / "emb" / f"a0-{cond}.npy"
+            out = work / "measures" / f"a{alpha:g}-{cond}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            base_identical = base.exists() and base.read_bytes() == ref.read_bytes()
+            if identical and base_identical and cond != args.conditions[0]:
+                t_meas = 0.0  # same bytes in, same measures out (the stage is deterministic)
+                records[cond] = records[args.conditions[0]]
+            else:
+                t_meas = in_process(cond, "measures", str(emb), str(base if base.exists() else ref), str(out),
+                                    args.params, out=out)
+                records[cond] = json.loads(out.read_text())
+            mx, rmax, rmed = vector_changes(np.load(first_emb), np.load(emb))
+            print(f"  α = {alpha:g} {cond:<13} embed {t_embed:5.0f} s, measures {t_meas:5.0f} s; vectors vs "
+                  f"{args.conditions[0]}: {'identical' if identical else f'max |Δ| {mx:.3g}, row ‖Δ‖/‖x‖ max {rmax:.3g} median {rmed:.3g}'}")
+            if cond != args.conditions[0]:
+                compare_records(measures_spread, records[args.conditions[0]], records[cond])
+        committed = committed_measures(alpha)
+        if committed is not None:
+            compare_records(cross_machine, committed, records[args.conditions[0]])
+    measures_spread.print("measures: largest change over the conditions (vs the first), all alphas")
+    cross_machine.print("measures: this machine's first condition vs the committed results (the machine that made them)")
+
+
+def mode_noise(args, work: Path) -> None:
+    from latentgeo.measures.stage import measures_file
+
+    params = load_profile(args.params)
+    m = params.measures
+    n = params.data.corpus.n_sequences
+    models = build_models(args.alphas, params.perturb.base_model, params.perturb.scope, work)
+    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    print(f"relative noise X·(1 + s·N(0, 1)) on the vectors of {n} sequences, scales {args.scales}, "
+          f"{args.repeats} draws each; measures vs the unperturbed vectors")
+
+    quantizers = tuple(args.quantizers or m.quantizers)
+
+    def measure(emb: Path, ref: Path, out: Path) -> dict:
+        if not out.exists():  # kept from an earlier run in the same --work folder
+            measures_file(emb, out, quantizers=quantizers, m=m.m, nbits=m.nbits, train_size=m.train_size,
+                          seed=m.seed, overwrite=True, progress=False, reference=ref)
+        return json.loads(out.read_text())
+
+    for alpha, model in models.items():
+        emb = work / "emb" / f"a{alpha:g}-baseline.npy"
+        if not emb.exists():
+            emb.parent.mkdir(parents=True, exist_ok=True)
+            in_process("baseline", "embed", str(model), str(sequences), str(emb), str(n))
+        base_ref = work / "emb" / "a0-baseline.npy"
+        if not base_ref.exists():
+            in_process("baseline", "embed", str(build_models([0.0], params.perturb.base_model, params.perturb.scope, work)[0.0]),
+                       str(sequences), str(base_ref), str(n))
+        X = np.load(emb)
+        (work / "noise").mkdir(parents=True, exist_ok=True)
+        clean = measure(emb, base_ref, work / "noise" / f"a{alpha:g}-clean.json")
+        for scale in args.scales:
+            spread = Spread()
+            for r in range(args.repeats):
+                rng = np.random.default_rng([r, 7])
+                noisy = (X * (1 + scale * rng.standard_normal(X.shape))).astype(np.float32)
+                path = work / "noise" / f"a{alpha:g}-s{scale:g}-r{r}.npy"
+                if not path.exists():
+                    np.save(path, noisy)
+                compare_records(spread, clean, measure(path, base_ref, path.with_suffix(".json")))
+            spread.print(f"α = {alpha:g}, noise scale {scale:g}: largest change over {args.repeats} draws")
+
+
+def mode_seeds(args, work: Path) -> None:
+    """The quantizer measures of the baseline vectors trained with other seeds: where a float-path
+    change makes a quantizer's training take another trajectory, it lands on another local optimum,
+    and the spread over seeds is the scale of that uncertainty."""
+    from latentgeo.measures.stage import measure_space
+
+    params = load_profile(args.params)
+    m = params.measures
+    n = params.data.corpus.n_sequences
+    models = build_models(args.alphas, params.perturb.base_model, params.perturb.scope, work)
+    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    quantizers = tuple(args.quantizers or m.quantizers)
+    print(f"quantizers {quantizers} trained with seeds {args.seeds} on the vectors of {n} sequences")
+    for alpha, model in models.items():
+        emb = work / "emb" / f"a{alpha:g}-baseline.npy"
+        if not emb.exists():
+            emb.parent.mkdir(parents=True, exist_ok=True)
+            in_process("baseline", "embed", str(model), str(sequences), str(emb), str(n))
+        X = np.load(emb)
+        records = []
+        for seed in args.seeds:
+            out = work / "seeds" / f"a{alpha:g}-seed{seed}.json"
+            if not out.exists():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                record = measure_space(X, quantizers=quantizers, m=m.m, nbits=m.nbits, train_size=m.train_size,
+                                       seed=seed, progress=False).record
+                out.write_text(json.dumps({q: record[q] for q in quantizers}))
+            records.append(json.loads(out.read_text()))
+        spread = Spread()
+        for a in range(len(records)):
+            for b in range(a + 1, len(records)):
+                compare_records(spread, records[a], records[b])
+        spread.print(f"α = {alpha:g}: largest difference between any two of {len(records)} seeds")
+
+
+def mode_finetune(args, work: Path) -> None:
+    params = load_profile(args.params)
+    cells = [(float(a), t) for a, t in (c.split(":") for c in args.cells)]
+    models = build_models(sorted({a for a, _ in cells}), params.perturb.base_model, params.perturb.scope, work)
+    tasks = data_dir(work) / "tasks" / params.finetune.suite
+    for alpha, task in cells:
+        print(f"\nα = {alpha:g}, {task} ({params.finetune.precision} unless the condition says)")
+        spread = Spread()
+        first = None
+        committed_path = ROOT / "results" / "finetune" / "perturbed" / f"a{alpha:g}-s1" / f"{task}.json"
+        if committed_path.is_file():
+            c = json.loads(committed_path.read_text())
+            print(f"  committed     score {c['score']:.4f}, validation loss {c['metrics']['validation']['loss']:.5f}")
+        for cond in args.conditions:
+            out = work / "finetune" / f"a{alpha:g}-{task}-{cond}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            seconds = in_process(cond, "finetune", str(models[alpha]), task, str(tasks), str(out), args.params, out=out)
+            r = json.loads(out.read_text())
+            losses = [h["loss"] for h in r["log_history"] if "loss" in h]
+            print(f"  {cond:<13} score {r['score']:.4f}, validation loss {r['metrics']['validation']['loss']:.5f}, "
+                  f"last training loss {losses[-1]:.5f} ({seconds:.0f} s)")
+            if first is None:
+                first = r
+            elif CONDITIONS[cond].get("BENCH_PRECISION") == CONDITIONS[args.conditions[0]].get("BENCH_PRECISION"):
+                # same arithmetic on another float path; another precision is shown, not pooled
+                compare_records(spread, {k: first[k] for k in ("score", "metrics", "log_history")},
+                                {k: r[k] for k in ("score", "metrics", "log_history")})
+            if committed_path.is_file() and cond == args.conditions[0]:
+                cross = Spread()
+                compare_records(cross, {k: c[k] for k in ("score", "metrics", "log_history")},
+                                {k: r[k] for k in ("score", "metrics", "log_history")})
+                cross.print(f"  {cond} vs committed")
+        spread.print(f"  α = {alpha:g} {task}: largest change over the bf16 conditions (vs the first)")
+
+
+def run_smoke(condition: str, work: Path, snapshot: Path) -> Path:
+    """`make repro PROFILE=smoke` under ``condition`` in a clone of ``snapshot`` (one copy of the
+    working tree shared by every condition, so that only the floating-point path differs)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pipeline_utils import VENV, git, run
+
+    repo = work / f"smoke-{condition}"
+    if repo.exists():
+        shutil.rmtree(repo)
+    git(work, "clone", "-q", str(snapshot), str(repo))
+    saved = dict(os.environ)
+    os.environ.update(CONDITIONS[condition])
+    # the clone's own code, not the editable install's working tree (which may change meanwhile)
+    os.environ["PYTHONPATH"] = str(repo / "src")
+    try:
+        start = time.perf_counter()
+        run(repo, "make", "repro", "PROFILE=smoke", f"VENV={VENV}", "SKIP_INSTALL=1", "VERIFY=report", timeout=3600)
+        print(f"  smoke under {condition}: {time.perf_counter() - start:.0f} s")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return repo
+
+
+def group_name(path: str, key: str) -> str:
+    """Results grouped so that one line covers one kind of value: model ids, list indices and
+    other numbers in paths and keys become *."""
+    star = lambda s: re.sub(r"\d+(\.\d+)?", "*", s)  # noqa: E731
+    return f"{star(path)} :: {star(key)}"
+
+
+def compare_trees(old_repo: Path, new_repo: Path) -> Spread:
+    """Every result value of two smoke runs (JSON leaves; CSV cells by column), grouped."""
+    from latentgeo.verify.compare import MISSING, compare_result
+    from latentgeo.verify.tolerances import ToleranceFile
+
+    tol = ToleranceFile(profile="smoke")  # no rules: every change is reported
+    spread = Spread()
+    files = sorted({str(p.relative_to(old_repo)) for p in (old_repo / "results").rglob("*")
+                    if p.suffix in (".json", ".csv") and "embeddings" not in p.parts})
+    for rel in files:
+        new = new_repo / rel
+        verdict = compare_result(rel, (old_repo / rel).read_text(), new.read_text() if new.exists() else None, tol)
+        if verdict.problem:
+            print(f"  {rel}: {verdict.problem}")
+        for change in verdict.changes:
+            key = change.where.split(" [")[0]
+            if change.old is MISSING or change.new is MISSING:
+                print(f"  {rel}: {change.describe()}")
+            elif change.delta is not None:
+                spread.add(group_name(rel, key), float(change.old), float(change.new))
+            else:
+                print(f"  {rel}: text changed: {change.describe()}")
+    return spread
+
+
+def mode_smoke(args, work: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pipeline_utils import copy_worktree
+
+    snapshot = work / "snapshot"
+    if snapshot.exists():
+        shutil.rmtree(snapshot)
+    copy_worktree(snapshot)  # the working tree now, committed: every condition clones this
+    repos = {cond: run_smoke(cond, work, snapshot) for cond in args.conditions}
+    first = args.conditions[0]
+    for cond in args.conditions[1:]:
+        compare_trees(repos[first], repos[cond]).print(f"smoke: {cond} vs {first}, every changed value")
+
+
+def mode_stitching(args, work: Path) -> None:
+    """The stitching stage on a subset of the profile's encoders (same texts, anchors, methods):
+    every grid, sweep and similarity value per condition, and against the committed rows."""
+    params = load_profile(args.params)
+    data = data_dir(work)
+    tasks, corpus = data / "tasks" / "offline", data / "corpus" / "sequences.jsonl"
+    encoders = args.encoders or list(params.stitching.encoders)
+    print(f"stitching: encoders {encoders}, methods {list(params.stitching.methods)}, "
+          f"{params.stitching.n_sentences} texts, {params.stitching.anchors} anchors")
+    outs = {}
+    for cond in args.conditions:
+        out = work / f"stitching-{cond}"
+        if (out / "metrics.json").exists():  # complete from an earlier run in the same --work folder
+            seconds = 0.0
+        else:
+            if out.exists():
+                shutil.rmtree(out)  # a run cut short
+            seconds = in_process(cond, "stitching", args.params, ",".join(encoders), str(tasks), str(corpus),
+                                 str(out))
+        print(f"  {cond}: {seconds:.0f} s")
+        outs[cond] = out
+    files = ["grid.csv", "sweep.csv", "similarity.csv", "corpus/grid.csv"]
+    first = args.conditions[0]
+    for cond in args.conditions[1:]:
+        compare_csv_files(outs[first], outs[cond], files).print(f"stitching: {cond} vs {first}")
+    committed = ROOT / "results" / "stitching"
+    if (committed / "grid.csv").is_file():
+        compare_csv_files(committed, outs[first], files).print(
+            f"stitching: {first} on this machine vs the committed rows of the same pairs")
+
+
+def moved_within_tolerance(record, rel_path: str, tol, rng, prefix: str = ""):
+    """A copy of a JSON record whose every numeric leaf that a tolerance rule covers is moved by
+    U(±allowed) (the rule's allowance at that value); other leaves are kept."""
+    if isinstance(record, dict):
+        return {k: moved_within_tolerance(v, rel_path, tol, rng, f"{prefix}.{k}" if prefix else k)
+                for k, v in record.items()}
+    if isinstance(record, list):
+        return [moved_within_tolerance(v, rel_path, tol, rng, f"{prefix}.{i}") for i, v in enumerate(record)]
+    if isinstance(record, (int, float)) and not isinstance(record, bool):
+        rule = tol.rule_for(rel_path, prefix)
+        if rule is not None:
+            allowed = rule.allowed(float(record))
+            return float(record) + float(rng.uniform(-allowed, allowed))
+    return record
+
+
+def mode_regression(args, work: Path) -> None:
+    """The regression stage on the committed fine-tuning and measures results, with every score
+    and measure moved by an independent uniform draw within its stated tolerance (the tolerance
+    file's rules for results/finetune and results/measures), ``draws`` times: how far each
+    regression value and plot-table cell moves when its inputs move as far as they may."""
+    from latentgeo.config import load_params
+    from latentgeo.regression_stage import run_regression_stage
+    from latentgeo.verify.tolerances import load_tolerances
+
+    params = load_params(args.params)
+    tol = load_tolerances(args.tolerances)
+    sources = {name: ROOT / "results" / name for name in ("finetune", "measures")}
+    print(f"regression: every score and measure moved by U(±its tolerance in {args.tolerances}), "
+          f"{args.draws} draws")
+
+    def stage(dirs: dict[str, Path], out: Path) -> None:
+        run_regression_stage(params, dirs["finetune"], dirs["measures"], out / "table.csv",
+                             out / "regression.json", out / "plots", out / "figures")
+
+    base = work / "regression-base"
+    stage(sources, base)
+    names = set(json.loads((base / "regression.json").read_text()).get("measures", {}))
+    spread = Spread()
+    rng = np.random.default_rng(0)
+    for draw in range(args.draws):
+        moved = {}
+        for name, src in sources.items():
+            moved[name] = work / f"draw-{name}"
+            if moved[name].exists():
+                shutil.rmtree(moved[name])
+            shutil.copytree(src, moved[name])
+            for path in sorted(moved[name].rglob("*.json")):
+                rel_path = f"results/{name}/{path.relative_to(moved[name]).as_posix()}"
+                record = moved_within_tolerance(json.loads(path.read_text()), rel_path, tol, rng)
+                path.write_text(json.dumps(record))
+        out = work / "regression-draw"
+        stage(moved, out)
+        shutil.copyfile(out / "regression.json", work / f"regression-draw-{draw:03d}.json")
+        old, new = leaves(json.loads((base / "regression.json").read_text())), leaves(
+            json.loads((out / "regression.json").read_text()))
+        for key in sorted(set(old) & set(new)):
+            group = ".".join("*" if part in names or part.isdigit() else part for part in key.split("."))
+            spread.add(f"regression.json :: {group}", old[key], new[key])
+        for rel in ("plots/pearson_r.csv", "plots/score_vs_alpha.csv", "table.csv"):
+            other = compare_csv_files(base, out, [rel])
+            for name in other.seen:
+                spread.abs[name] = max(spread.abs[name], other.abs[name])
+                spread.rel[name] = max(spread.rel[name], other.rel[name])
+                spread.seen[name] += other.seen[name]
+    spread.print(f"regression: largest change over {args.draws} draws")
+    print_regression_rules(work, base, names)
+
+
+# Regression values in the units of a measure (or of the score at measure = 0): fixed by r, the
+# score column and the measure column, each judged; no one tolerance fits 25 measures' units.
+UNIT_KEYS = {"slope", "slope_se", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low",
+             "intercept_ci_high", "partial_slope", "partial_slope_se", "partial_slope_ci_low",
+             "partial_slope_ci_high"}
+
+
+def regression_changes_by_measure(base: Path, draws: list[dict]) -> dict[str, float]:
+    """Per measure, the largest change over the draws of its unitless regression values (r, its
+    CI, partial r, every p-value, R², leave-one-out and held-out errors; not the measure's own
+    held-out values, which are judged as measures)."""
+    old = json.loads((base / "regression.json").read_text()).get("measures", {})
+    worst: dict[str, float] = defaultdict(float)
+    for record in draws:
+        for name, fit in record.get("measures", {}).items():
+            a, b = leaves(old.get(name, {})), leaves(fit)
+            for key in set(a) & set(b):
+                if key.split(".")[0] in UNIT_KEYS or key.endswith(".measure"):
+                    continue
+                if not (math.isnan(a[key]) or math.isnan(b[key])):
+                    worst[name] = max(worst[name], abs(b[key] - a[key]))
+    return dict(worst)
+
+
+def up2(x: float) -> float:
+    """x rounded up to two significant digits."""
+    if x <= 0:
+        return 0.0
+    step = 10 ** (math.floor(math.log10(x)) - 1)
+    return math.ceil(x / step - 1e-9) * step
+
+
+def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
+    """Tolerance rules (YAML) for the regression values: per measure, 1.5× the largest change of
+    its unitless values over the draws; a fallback for measures added later, 1.5× the largest of all."""
+    draws = [json.loads(p.read_text()) for p in sorted(work.glob("regression-draw-*.json"))]
+    worst = regression_changes_by_measure(base, draws)
+    print(f"\nregression rules (1.5 × the largest change over {len(draws)} draws, per measure):")
+    for name in sorted(worst, key=lambda n: worst[n]):
+        print(f"  - name: regression-{name}\n    files: [\"results/regression.json\", \"results/plots/pearson_r.csv\"]\n"
+              f"    keys: [\"measures.{name}.**\", \"r\", \"ci_low\", \"ci_high\", \"*p_value*\", \"partial_r\"]\n"
+              f"    rows: [\"{name}\", \"{name} / *\"]\n    abs: {min(up2(1.5 * worst[name]), 2.0):g}\n"
+              f"    why: \"r, its CI, partial r, p-values, R², leave-one-out and held-out errors moved by up to "
+              f"{worst[name]:.3g}; ×1.5\"")
+
+
+def compare_csv_files(old_dir: Path, new_dir: Path, files: list[str]) -> Spread:
+    """Every numeric cell of the rows both folders' CSV files share, by file and column."""
+    from latentgeo.verify.compare import MISSING, compare_result
+    from latentgeo.verify.tolerances import ToleranceFile
+
+    tol = ToleranceFile(profile="bench")
+    spread = Spread()
+    for rel in files:
+        verdict = compare_result(rel, (old_dir / rel).read_text(), (new_dir / rel).read_text(), tol)
+        for change in verdict.changes:
+            if change.old is not MISSING and change.new is not MISSING and change.delta is not None:
+                spread.add(f"{rel} :: {change.where.split(' [')[0]}", float(change.old), float(change.new))
+    return spread
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=("embed", "noise", "seeds", "finetune", "stitching", "regression", "smoke"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1234, 0, 1, 2, 3], help="seeds: quantizer seeds")
+    parser.add_argument("--tolerances", default=str(ROOT / "tolerances" / "default.yaml"),
+                        help="regression: the tolerance file whose input tolerances are propagated")
+    parser.add_argument("--draws", type=int, default=20, help="regression: how many draws")
+    parser.add_argument("--encoders", nargs="+", help="stitching: a subset of the profile's encoders")
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 5.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1e-7, 1e-6])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quantizers", nargs="+", choices=("pq", "lsq", "rq"),
+                        help="noise: which quantizers to train (default: the profile's)")
+    parser.add_argument("--cells", nargs="+", default=["0:bbc-topic", "2:wiki-adjacency"])
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS))
+    parser.add_argument("--work", help="keep work files here (default: a temporary folder)")
+    args = parser.parse_args()
+    if args.conditions is None:
+        args.conditions = {"embed": EMBED_CONDITIONS, "noise": ["baseline"], "finetune": FINETUNE_CONDITIONS,
+                           "stitching": ["baseline", "aten-default"], "regression": ["baseline"], "seeds": ["baseline"], "smoke": ["baseline", "aten-default"]}[args.mode]
+    load = os.getloadavg()[0]
+    print(f"bench/tolerances.py {args.mode} on {os.cpu_count()} cores, load average {load:.1f}")
+    with tempfile.TemporaryDirectory(prefix="latentgeo-tolerances-") as tmp:
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        freeze_package(work)
+        globals()[f"mode_{args.mode}"](args, work)
+
+
+def freeze_package(work: Path) -> None:
+    """Workers import a copy of src/ taken now (kept in a reused --work folder), so that edits to
+    the working tree during a long run cannot mix two versions of the code into one comparison."""
+    global FROZEN_SRC
+    FROZEN_SRC = work / "src"
+    if not FROZEN_SRC.exists():
+        shutil.copytree(ROOT / "src", FROZEN_SRC, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+
+
+if __name__ == "__main__":
+    main()
