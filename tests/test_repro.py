@@ -217,6 +217,37 @@ def test_ctrl_c_in_a_terminal_stops_local_worker_processes_cleanly(tmp_path):
     assert leftovers.stdout == "", "the stage's processes outlived the run"
 
 
+def test_sigterm_stops_local_worker_processes_cleanly(tmp_path):
+    """SIGTERM to the client alone (a batch system cancelling the job) is handled as Ctrl-C: the
+    running stage's processes end, its half-written output is removed, exit status 143."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / "dvc.yaml").write_text("stages:\n"
+                                   "  slow:\n"
+                                   "    cmd: echo partial > slow.txt && sleep 121 && echo done >> slow.txt\n"
+                                   "    outs: [slow.txt]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "latentgeo.cli", "repro", "--workers", "2"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (repo / "slow.txt").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert (repo / "slow.txt").exists(), proc.communicate()[0]
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, output
+    assert "terminated (SIGTERM)" in output
+    assert not (repo / "slow.txt").exists() and not (repo / "dvc.lock").exists()
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 121 && echo done"], capture_output=True, text=True)
+    assert leftovers.stdout == "", "the stage's processes outlived the run"
+
+
 def test_gpu_stages_ask_for_one_gpu_and_threads_reach_the_command(tmp_path, monkeypatch):
     """The scheduler's requests, with a synchronous stand-in for Dask (no cluster)."""
     repo_dir = make_repo(tmp_path / "repo")

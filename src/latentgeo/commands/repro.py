@@ -3,7 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+
+SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's convention for "ended by SIGTERM"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: a batch system cancelling the job (Slurm's scancel, a
+    wall-time limit) must also end the stages' commands and leave nothing half-written."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _positive_int(text: str) -> int:
@@ -19,8 +41,15 @@ def _positive_int(text: str) -> int:
 def _repro(args: argparse.Namespace) -> int:
     from ..repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 
-    outcome = reproduce(args.targets, cluster=args.cluster, workers=args.workers, threads=args.threads,
-                        params_file=args.params, connect_timeout=args.connect_timeout)
+    try:
+        with _sigterm_as_interrupt():
+            outcome = reproduce(args.targets, cluster=args.cluster, workers=args.workers,
+                                threads=args.threads, params_file=args.params,
+                                connect_timeout=args.connect_timeout)
+    except Terminated:
+        print("latentgeo repro: terminated (SIGTERM); running stages were stopped and their outputs "
+              "removed, finished stages are recorded", file=sys.stderr)
+        return SIGTERM_EXIT
     counts = ", ".join(f"{len(outcome.names(s))} {s}" for s in (RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED)
                        if outcome.names(s))
     print(f"{counts or 'nothing to do'} in {outcome.seconds:.1f} s")
