@@ -613,11 +613,17 @@ def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
     worst = regression_changes_by_measure(base, draws)
     print(f"\nregression rules (1.5 × the largest change over {len(draws)} draws, per measure):")
     for name in sorted(worst, key=lambda n: worst[n]):
-        print(f"  - name: regression-{name}\n    files: [\"results/regression.json\", \"results/plots/pearson_r.csv\"]\n"
-              f"    keys: [\"measures.{name}.**\", \"r\", \"ci_low\", \"ci_high\", \"*p_value*\", \"partial_r\"]\n"
-              f"    rows: [\"{name}\", \"{name} / *\"]\n    abs: {min(up2(1.5 * worst[name]), 2.0):g}\n"
-              f"    why: \"r, its CI, partial r, p-values, R², leave-one-out and held-out errors moved by up to "
-              f"{worst[name]:.3g}; ×1.5\"")
+        tolerance = min(up2(1.5 * worst[name]), 2.0)
+        # a rule with `rows` covers CSV cells only: one rule for the JSON, one for the r table
+        print(f"  - name: regression-{name}\n    files: \"results/regression.json\"\n"
+              f"    keys: \"measures.{name}.**\"\n    abs: {tolerance:g}\n"
+              f"    why: \"bench/tolerances.py regression ({len(draws)} draws, every score and measure moved by "
+              f"U(± its tolerance)): r, its CI, partial r, p-values, R², leave-one-out and held-out errors "
+              f"moved by up to {worst[name]:.3g}; ×1.5\"")
+        print(f"  - name: regression-{name}-r-table\n    files: \"results/plots/pearson_r.csv\"\n"
+              f"    keys: [\"r\", \"ci_low\", \"ci_high\", \"*p_value*\", \"partial_r\"]\n"
+              f"    rows: [\"{name}\", \"{name} / *\"]\n    abs: {tolerance:g}\n"
+              f"    why: the r table's row of {name}, as regression-{name}")
 
 
 def compare_csv_files(old_dir: Path, new_dir: Path, files: list[str]) -> Spread:
