@@ -14,7 +14,7 @@ from latentgeo import io
 from latentgeo.cli import main
 from latentgeo.data import build, corpus, offline_tasks, sources
 from latentgeo.errors import LatentgeoError, OfflineError
-from latentgeo.tasks import OFFLINE_TASKS
+from latentgeo.downstream.tasks import OFFLINE_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

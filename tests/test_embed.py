@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from latentgeo.cli import main
-from latentgeo.embed import cpu_threads, embed_file, embed_texts, pick_device, plan_batches
+from latentgeo.geometry.embed import cpu_threads, embed_texts, pick_device, plan_batches
+from latentgeo.stages.embed import embed_file
 from latentgeo.errors import LatentgeoError
-from latentgeo.models import load_tokenizer
+from latentgeo.models.registry import load_tokenizer
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 

@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from latentgeo import encoders
+from latentgeo.models import packaged as encoders
+from latentgeo.translation.sentence import sentence_embeddings
 from latentgeo.errors import LatentgeoError
 
 SENTENCES = [
@@ -119,19 +120,19 @@ def test_split_zip_refuses_escaping_members(tmp_path):
 
 def test_unknown_names():
     with pytest.raises(LatentgeoError, match="unknown encoder"):
-        encoders.sentence_embeddings("bert-base", ["x"])
+        sentence_embeddings("bert-base", ["x"])
     with pytest.raises(LatentgeoError, match="no converted folder"):
         encoders.transformer_folder("minilm-l6")
     with pytest.raises(LatentgeoError, match="no texts"):
-        encoders.sentence_embeddings("wordllama", [])
+        sentence_embeddings("wordllama", [])
 
 
 @pytest.mark.filterwarnings("ignore:.*W095")  # the reference's own spacy.load of the 3.7.1 model
 def test_static_encoders():
-    wl = encoders.sentence_embeddings("wordllama", SENTENCES)
+    wl = sentence_embeddings("wordllama", SENTENCES)
     assert wl.shape == (3, 256) and wl.dtype == np.float32 and np.isfinite(wl).all()
 
-    sp = encoders.sentence_embeddings("spacy-md", SENTENCES)
+    sp = sentence_embeddings("spacy-md", SENTENCES)
     assert sp.shape == (3, 300) and sp.dtype == np.float32
     # reference: the plain mean of the md vectors of each token (OOV tokens count as zeros)
     import importlib.util
@@ -148,13 +149,13 @@ def test_static_encoders():
 
 
 def test_transformer_sentence_embeddings_are_mean_pooled():
-    vec = encoders.sentence_embeddings("minilm-l6", SENTENCES, progress=False)
+    vec = sentence_embeddings("minilm-l6", SENTENCES, progress=False)
     assert vec.shape == (3, 384) and vec.dtype == np.float32
     # reference: the same model run on one text alone, mean over its tokens
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from latentgeo.models import packaged_model_path
+    from latentgeo.models.packaged import packaged_model_path
 
     path = packaged_model_path("minilm-l6")
     tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
@@ -168,6 +169,6 @@ def test_mpnet_extracts_and_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTGEO_CACHE", str(tmp_path))
     folder = encoders.transformer_folder("mpnet-base")
     assert sorted(p.name for p in tmp_path.joinpath("encoders").iterdir()) == ["mpnet-base"]
-    vec = encoders.sentence_embeddings("mpnet-base", SENTENCES[:2], progress=False)
+    vec = sentence_embeddings("mpnet-base", SENTENCES[:2], progress=False)
     assert vec.shape == (2, 768) and np.isfinite(vec).all()
     assert (folder / "model.safetensors").stat().st_size == 437_971_872

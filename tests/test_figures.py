@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from latentgeo.errors import LatentgeoError
-from latentgeo.figures import (
+from latentgeo.analysis.figures import (
     plot_measures_vs_alpha,
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
     provenance,
 )
-from latentgeo.regression import regress
+from latentgeo.analysis.regression import regress
 
 LABEL = {"suite": "offline", "profile": "smoke"}
 
@@ -114,7 +114,7 @@ def test_alpha_axis_ticks_are_zero_and_decades_of_the_log_part(alphas, ticks):
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from latentgeo.figures import _alpha_axis
+    from latentgeo.analysis.figures import _alpha_axis
 
     ax = Figure().add_subplot()
     ax.plot(alphas, np.ones(len(alphas)))

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from latentgeo.cli import main
-from latentgeo.finetune import FinetuneSettings, finetune_task
+from latentgeo.downstream.finetune import FinetuneSettings
+from latentgeo.stages.finetune import finetune_task
 from latentgeo.io import read_json
 
 from test_finetune_data import GLUE_FIXTURES, glue_fixture_loader, write_glue, write_offline
@@ -37,7 +38,7 @@ def tiny_model(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from latentgeo.models import packaged_model_path
+    from latentgeo.models.packaged import packaged_model_path
 
     folder = tmp_path_factory.mktemp("models") / "tiny"
     tokenizer = AutoTokenizer.from_pretrained(packaged_model_path("minilm-l6"))
@@ -103,10 +104,10 @@ def test_precision_sets_the_dtype_of_the_matrix_products(tiny_model, offline_dir
     tiny model still learns the separable task; fp32 keeps everything float32."""
     import torch
 
-    from latentgeo.finetune import build_trainer, load_classifier, tokenize_split
-    from latentgeo.datasets_io import load_task_data
-    from latentgeo.models import load_tokenizer
-    from latentgeo.tasks import get_task
+    from latentgeo.downstream.finetune import build_trainer, load_classifier, tokenize_split
+    from latentgeo.downstream.datasets_io import load_task_data
+    from latentgeo.models.registry import load_tokenizer
+    from latentgeo.downstream.tasks import get_task
 
     task = get_task("wiki-acceptability")
     settings = FinetuneSettings(learning_rate=1e-2, epochs=2, batch_size=8, max_length=16, seed=0,
@@ -131,7 +132,7 @@ def test_precision_is_checked_before_anything_loads(monkeypatch):
 
     import torch
 
-    from latentgeo import finetune
+    from latentgeo.downstream import precision as finetune
     from latentgeo.errors import LatentgeoError
 
     with pytest.raises(LatentgeoError, match="precision = 'fp16' \\(allowed: fp32, bf16\\)"):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentgeo import datasets_io
+from latentgeo.downstream import datasets_io
 from latentgeo.errors import LatentgeoError, OfflineError
-from latentgeo.tasks import get_task
+from latentgeo.downstream.tasks import get_task
 
 # GLUE's column layout (as ``datasets.load_dataset("nyu-mll/glue", config)`` gives it), our own text.
 GLUE_FIXTURES = {

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from latentgeo.measures import cells, compute_measures
-from latentgeo.measures import quantizers as qz
+from latentgeo.geometry.measures import cells
+from latentgeo.stages.measures import compute_measures
+from latentgeo.geometry.measures import quantizers as qz
 
 
 # ---------------------------------------------------------------- plain references (float64)

@@ -25,8 +25,9 @@ from scipy.stats import differential_entropy, skew
 from sklearn.decomposition import PCA
 from sklearn.metrics import auc
 
-from latentgeo.measures import cells, measure_space, spread
-from latentgeo.measures import quantizers as qz
+from latentgeo.geometry.measures import cells, spread
+from latentgeo.stages.measures import measure_space
+from latentgeo.geometry.measures import quantizers as qz
 
 M, NBITS = 4, 6
 TOL = 1e-3  # the paper computes in float32 (its samples and FAISS are float32), we in float64

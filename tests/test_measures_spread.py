@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from scipy.stats import differential_entropy
 
-from latentgeo.measures import intrinsic, spread
+from latentgeo.geometry.measures import intrinsic, spread
 
 
 # ---------------------------------------------------------------- plain references (float64)

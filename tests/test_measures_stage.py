@@ -10,7 +10,7 @@ import pytest
 
 from latentgeo.cli import main
 from latentgeo.io import read_json
-from latentgeo.measures import SPREAD_MEASURES, compute_measures, measures_file, measures_table
+from latentgeo.stages.measures import SPREAD_MEASURES, compute_measures, measures_file, measures_table
 
 CELL_MEASURES = {
     "reconstruction_error",
@@ -112,9 +112,9 @@ def test_no_sidecar_no_model(tmp_path, npy):
 
 
 def test_cli_defaults_are_the_package_constants():
-    from latentgeo.commands import measures as command
-    from latentgeo.measures import DEFAULT_TRAIN_SIZE
-    from latentgeo.measures.quantizers import PAPER_SEED
+    from latentgeo.cli.commands import measures as command
+    from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE
+    from latentgeo.geometry.measures.quantizers import PAPER_SEED
 
     assert command.DEFAULT_TRAIN_SIZE == DEFAULT_TRAIN_SIZE
     assert command.DEFAULT_SEED == PAPER_SEED == 1234
@@ -204,7 +204,7 @@ def test_plot_code_histograms():
     import matplotlib
 
     matplotlib.use("Agg")
-    from latentgeo.measures.plots import plot_code_histograms
+    from latentgeo.analysis.measure_plots import plot_code_histograms
 
     fig = plot_code_histograms(np.arange(12).reshape(3, 4), title="toy")
     assert len(fig.axes[0].lines) == 4  # three codebooks and the even-use line

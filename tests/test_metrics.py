@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from latentgeo import metrics
+from latentgeo.downstream import metrics
 from latentgeo.errors import LatentgeoError
-from latentgeo.tasks import GLUE_TASKS, OFFLINE_TASKS
+from latentgeo.downstream.tasks import GLUE_TASKS, OFFLINE_TASKS
 
 # A binary example counted by hand: TP = 3 (items 0, 4, 6), FP = 2 (1, 7), FN = 1 (3), TN = 2 (2, 5).
 PRED = [1, 1, 0, 0, 1, 0, 1, 1]
@@ -136,7 +136,7 @@ def test_single_split_tasks_score_their_only_split(task):
 
 
 def test_a_score_split_outside_the_validation_splits_is_refused():
-    from latentgeo.tasks import Task
+    from latentgeo.downstream.tasks import Task
 
     with pytest.raises(ValueError, match="score_split 'test' is not one of"):
         Task("x", "glue", ("sentence",), 2, "accuracy", validation_splits=("validation",), score_split="test")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from latentgeo import models
+from latentgeo.models import registry as models
 from latentgeo.errors import LatentgeoError, OfflineError
 
 
@@ -44,7 +44,7 @@ def test_hub_id_offline_fails_fast(name, monkeypatch):
 def test_hub_id_without_network_fails_fast(monkeypatch):
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    from latentgeo import hub
+    from latentgeo.models import hub
 
     hub._hub_reachable.cache_clear()
     monkeypatch.setattr(hub, "HUB_HOST", "hub.invalid")  # RFC 2606: never resolves

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentgeo.config import NONSTANDARD_KINDS, load_params
-from latentgeo.finetune import FinetuneSettings, finetune_task
-from latentgeo.tasks import GLUE_TASKS
+from latentgeo.config.schema import NONSTANDARD_KINDS, load_params
+from latentgeo.downstream.finetune import FinetuneSettings
+from latentgeo.stages.finetune import finetune_task
+from latentgeo.downstream.tasks import GLUE_TASKS
 
 from test_finetune import tiny_model  # noqa: F401  (a fixture)
 from test_finetune_data import glue_fixture_loader, write_glue

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from latentgeo.cli import main
-from latentgeo.config import load_params, validate_params
+from latentgeo.config.schema import load_params, validate_params
 from latentgeo.errors import LatentgeoError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,9 @@ from scipy import stats
 
 from latentgeo.cli import main
 from latentgeo.errors import LatentgeoError, OfflineError
-from latentgeo.models import load_tokenizer
-from latentgeo.perturb import (
+from latentgeo.models.registry import load_tokenizer
+from latentgeo.geometry.perturb import (
     HUB_NONSTANDARD,
-    build_family_member,
     embedding_permutation,
     load_hub_nonstandard,
     paper_shuffle_source_rows,
@@ -29,6 +28,7 @@ from latentgeo.perturb import (
     selected_parameter_names,
     transplant_input_embeddings_,
 )
+from latentgeo.stages.perturb import build_family_member
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=32)

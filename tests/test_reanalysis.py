@@ -21,14 +21,14 @@ import pytest
 
 from latentgeo.cli import main
 from latentgeo.errors import LatentgeoError
-from latentgeo.reanalysis import (
+from latentgeo.analysis.reanalysis import (
     ALT_SOURCES,
     R_MEASURES,
     combined_table,
     read_published_table,
     reanalyse,
-    run_reanalysis,
 )
+from latentgeo.stages.reanalysis import run_reanalysis
 
 ROOT = Path(__file__).resolve().parents[1]
 # The 23 measure columns of the published tables, in bert_small_metrics.csv's order.
@@ -302,7 +302,7 @@ def test_cli_refuses_tables_that_do_not_match_the_manifest(tmp_path, paths, caps
 
 
 def _real_tables_or_skip() -> dict:
-    from latentgeo.references import load_manifest, verify_references
+    from latentgeo.analysis.references import load_manifest, verify_references
 
     manifest = ROOT / "references" / "manifolds.json"
     # Where `latentgeo references get` puts them; another folder holding them may be named.
@@ -311,7 +311,7 @@ def _real_tables_or_skip() -> dict:
         verify_references(load_manifest(manifest), folder)
     except LatentgeoError as err:
         pytest.skip(f"no sha-verified published tables: {err}")
-    from latentgeo.reanalysis import read_published_tables
+    from latentgeo.analysis.reanalysis import read_published_tables
 
     paths = verify_references(load_manifest(manifest), folder)
     return run_reanalysis(manifest, folder).result, read_published_tables(paths)
@@ -352,7 +352,7 @@ def test_published_numbers_on_the_real_tables():
 def test_profiles_run_the_reanalysis_only_where_the_tables_can_be_had():
     import yaml
 
-    from latentgeo.config import load_params
+    from latentgeo.config.schema import load_params
 
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["reanalysis"]
     assert stage["foreach"] == "${reanalysis.sources}"
@@ -380,7 +380,7 @@ def test_profiles_run_the_reanalysis_only_where_the_tables_can_be_had():
 def test_profile_schema_refuses_bad_reanalysis_and_control_settings(section, key, value, fragment):
     import yaml
 
-    from latentgeo.config import validate_params
+    from latentgeo.config.schema import validate_params
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw[section][key] = value

@@ -18,7 +18,7 @@ import pytest
 
 from latentgeo.cli import main
 from latentgeo.errors import LatentgeoError
-from latentgeo.references import (
+from latentgeo.analysis.references import (
     BASE_URL_ENV,
     get_references,
     load_manifest,

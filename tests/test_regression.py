@@ -12,7 +12,7 @@ from scipy import stats
 
 from latentgeo.cli import main
 from latentgeo.errors import LatentgeoError
-from latentgeo.regression import fisher_ci, regress
+from latentgeo.analysis.regression import fisher_ci, regress
 
 TRUE_SLOPE, TRUE_INTERCEPT = -2.0, 3.0
 
@@ -465,7 +465,7 @@ def test_bad_controls_are_refused_naming_them(controls, measures, edit, message)
 
 
 def test_control_parsing():
-    from latentgeo.controls import parse_control
+    from latentgeo.analysis.controls import parse_control
 
     assert parse_control("alpha") == parse_control(" alpha ")
     assert parse_control("log( alpha )").expr == "log(alpha)"
@@ -478,7 +478,7 @@ def test_control_parsing():
 
 
 def test_an_unnamed_first_column_of_unique_strings_names_the_rows(tmp_path):
-    from latentgeo.regression import label_column, read_table
+    from latentgeo.analysis.regression import label_column, read_table
 
     table = alpha_table(n=10).set_index("model").rename_axis(None)
     path = tmp_path / "published.csv"
@@ -547,7 +547,7 @@ def test_cli_bad_control_exits_2_before_writing(tmp_path, capsys, control, fragm
 
 
 def test_partial_r_figure_is_written_in_every_case_and_byte_stable(tmp_path):
-    from latentgeo.regression_stage import plot_partial_vs_r
+    from latentgeo.analysis.figures import plot_partial_vs_r
 
     cases = {
         "full": regress(alpha_table(), "score_average", controls=["log(alpha)"]),

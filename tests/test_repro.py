@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from latentgeo.config import ClusterParams, JobqueueParams
+from latentgeo.config.schema import ClusterParams, JobqueueParams
 from latentgeo.errors import LatentgeoError
 from latentgeo.repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 from latentgeo.repro import pipeline as repro_pipeline
@@ -318,7 +318,7 @@ def test_pbs_job_script_from_the_same_section():
 
 
 def test_invalid_cluster_sections_are_refused():
-    from latentgeo.config import validate_params
+    from latentgeo.config.schema import validate_params
 
     base = yaml.safe_load((Path(__file__).resolve().parents[1] / "profiles" / "smoke.yaml").read_text())
     for section, words in [({"backend": "kubernetes"}, "cluster.backend"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentgeo.errors import LatentgeoError
-from latentgeo.similarity import linear_cka, mutual_knn, rbf_cka
+from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
 
 
 def ref_hsic_cka(k: np.ndarray, l: np.ndarray) -> float:

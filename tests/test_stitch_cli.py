@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latentgeo.cli import main
-from latentgeo.stitch import stitch, stitch_metrics, stitchability_measures
+from latentgeo.translation.stitch import stitch, stitch_metrics, stitchability_measures
 
 N, N_ANCHORS = 80, 50
 

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeo import encoders
-from latentgeo import stitch as stitch_module
-from latentgeo.config import TRANSLATION_METHODS, load_params, validate_params
+from latentgeo.stages import stitching as stitching_stage
+from latentgeo.config.schema import TRANSLATION_METHODS, load_params, validate_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
-from latentgeo.stitch import stitch
-from latentgeo.stitching_study import (
+from latentgeo.translation.stitch import stitch
+from latentgeo.stages.stitching import (
     anchor_sweep,
     load_corpus_texts,
     load_task_texts,
@@ -23,7 +22,7 @@ from latentgeo.stitching_study import (
     stitching_grid,
     summarise,
 )
-from latentgeo.translate import METHOD_FITS, METHOD_LABELS
+from latentgeo.translation.translate import METHOD_FITS, METHOD_LABELS
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
@@ -108,7 +107,7 @@ def test_load_corpus_texts_takes_the_first_sentences(corpus_file, tmp_path):
 
 
 def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, params, tmp_path, monkeypatch):
-    monkeypatch.setattr(encoders, "sentence_embeddings", fake_sentence_embeddings)
+    monkeypatch.setattr(stitching_stage, "sentence_embeddings", fake_sentence_embeddings)
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         result = run_stitching_stage(
@@ -206,7 +205,7 @@ def test_anchor_sweep_reuses_the_grid_fits_at_its_largest_count(monkeypatch):
         fits.append(args[2])  # n_anchors
         return stitch(*args, **kwargs)
 
-    monkeypatch.setattr(stitch_module, "stitch", counted)
+    monkeypatch.setattr(stitching_stage, "stitch", counted)
     fitted = anchor_sweep(vectors, labels, methods, "l2", counts, 0, progress=False)
     assert len(fitted) == len(fits) == 2 * 6 * 3 and list(fitted["n_anchors"].unique()) == [20, 40]
     fits.clear()
@@ -256,9 +255,9 @@ def test_single_label_anchors_are_refused_before_any_embedding(tasks_dir, corpus
     def no_embedding(*_, **__):
         raise AssertionError("embedded before the labels were checked")
 
-    monkeypatch.setattr(encoders, "sentence_embeddings", no_embedding)
+    monkeypatch.setattr(stitching_stage, "sentence_embeddings", no_embedding)
     texts, labels = load_task_texts(tasks_dir, N_TEXTS)
-    from latentgeo.stitching_study import run_stitching_study
+    from latentgeo.stages.stitching import run_stitching_study
 
     one_label = np.where(np.arange(N_TEXTS) < 15, 0, labels)  # the sweep's first 15 anchors: one class
     with pytest.raises(LatentgeoError, match="first 15 texts"):
@@ -269,7 +268,6 @@ def test_single_label_anchors_are_refused_before_any_embedding(tasks_dir, corpus
 
 def test_figures_and_summary_say_how_each_method_is_fitted(monkeypatch, tmp_path):
     """affine (closed form) and affine-sgd (the library's Adam) must be told apart in the figures."""
-    from latentgeo import figures
 
     rng = np.random.default_rng(4)
     rows = [
@@ -279,7 +277,7 @@ def test_figures_and_summary_say_how_each_method_is_fitted(monkeypatch, tmp_path
     ]
     grid = pd.DataFrame(rows)
     titles = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
+    monkeypatch.setattr(stitching_stage, "save_figure", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
     plot_heatmaps(grid, "mse_rel_mean", "MSE ratio", tmp_path / "x.png", profile="test", note="n")
     wanted = {f"{METHOD_LABELS[m]} · standard" for m in ("affine", "affine-sgd", "affine-ridge")}
     assert {t for t in titles if t} >= wanted

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from latentgeo.cli import main
-from latentgeo.config import load_params
+from latentgeo.config.schema import load_params
 from latentgeo.errors import LatentgeoError
-from latentgeo.table import build_results_table, flatten_measures, table_to_csv, write_results_table
+from latentgeo.analysis.table import build_results_table, flatten_measures, table_to_csv, write_results_table
 
 TASKS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ def test_model_ids_select_exactly_the_profile_rows(tmp_path):
 
 
 def test_profile_model_ids_match_the_perturb_stage_ids():
-    from latentgeo.perturb import profile_model_ids
+    from latentgeo.geometry.perturb import profile_model_ids
 
     ids = profile_model_ids("minilm-l6", [0, 0.5, 100], [1, 2], ["untrained"])
     assert ids == [
@@ -247,7 +247,7 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
 
 def test_regression_stage_writes_every_output(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    from latentgeo.regression_stage import FIGURE_NAMES, run_regression_stage
+    from latentgeo.stages.regression import FIGURE_NAMES, run_regression_stage
 
     params = load_params(REPO / "profiles" / "smoke.yaml")
     # The profile names seed 1 only: the fixture's seed-2 models stand for another profile's
@@ -313,7 +313,7 @@ def _family_params(**perturb):
 
 
 def test_measures_table_is_the_results_table_without_scores(tmp_path):
-    from latentgeo.table import build_measures_table
+    from latentgeo.analysis.table import build_measures_table
 
     finetune, measures = write_fixture(tmp_path)
     full = build_results_table(finetune, measures)
@@ -328,7 +328,7 @@ def test_measures_table_is_the_results_table_without_scores(tmp_path):
 
 
 def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
-    from latentgeo.measures_family import FIGURE_NAME, headline_table, run_measures_family_stage
+    from latentgeo.stages.measures_family import FIGURE_NAME, headline_table, run_measures_family_stage
 
     _, measures = write_fixture(tmp_path)
     params = _family_params()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:

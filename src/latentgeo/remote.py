@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
 
 PROBE_TIMEOUT_S = 30.0
 FALLBACK = "`make repro` computes them locally"

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .corpus import document_sentences
-from .sources import BBC_CLASSES, Document
-from .text import normalise
+from latentgeo.data.corpus import document_sentences
+from latentgeo.data.sources import BBC_CLASSES, Document
+from latentgeo.data.text import normalise
 
 VALIDATION_FRACTION = 0.2
 BBC_LEAD_WORDS = 80

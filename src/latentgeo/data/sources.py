@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LatentgeoError, OfflineError
-from .text import normalise, wiki_paragraphs
+from latentgeo.errors import LatentgeoError, OfflineError
+from latentgeo.data.text import normalise, wiki_paragraphs
+from latentgeo.data.paper_pickle import check_sha256, read_string_collection
+from latentgeo.models.hub import require_hub
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_FILES = ("lee_background.cor", "lee.cor")
@@ -166,8 +168,6 @@ def fetch_paper_sequences(base_url: str | None = None, expected_sha256: str | No
     the file holds them (PTB lines lower-cased with ``unk`` for unknown words, WikiText-2 lines
     with their case), in file order.
     """
-    from .paper_pickle import check_sha256, read_string_collection
-
     url = paper_sequences_url(base_url)
     if not url.startswith(("https://", "http://")):
         raise LatentgeoError(f"paper sequences URL {url!r} is not http(s)")
@@ -186,8 +186,6 @@ def hub_corpus_documents(loader: Loader | None = None) -> list[Document]:
     the default fails at once with a clear message.
     """
     if loader is None:
-        from ..hub import require_hub
-
         require_hub("Penn Treebank and WikiText-2")
         from datasets import load_dataset as loader  # type: ignore[assignment]
     docs: list[Document] = []

@@ -15,9 +15,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from ..config import CLUSTER_BACKENDS, ClusterParams, JobqueueParams
-from ..errors import LatentgeoError
-from .worker import ignore_sigint
+from latentgeo.config.schema import CLUSTER_BACKENDS, ClusterParams, JobqueueParams
+from latentgeo.errors import LatentgeoError
+from latentgeo.repro.worker import ignore_sigint
 
 # Worker processes of `latentgeo repro` on one machine when neither the flag nor the profile says:
 # two measured fastest on the 2-core development machine (docs/cluster.md); never more than cores.

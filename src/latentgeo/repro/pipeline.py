@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LatentgeoError
-from .worker import StageCommand, thread_environment
+from latentgeo.errors import LatentgeoError
+from latentgeo.repro.worker import StageCommand, thread_environment
 
 LOG_DIR = Path(".dvc") / "tmp" / "repro"
 

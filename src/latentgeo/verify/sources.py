@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
 
 
 def _git(repo: str | os.PathLike, *args: str, check: bool = True) -> subprocess.CompletedProcess:
