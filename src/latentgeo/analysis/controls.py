@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from latentgeo.errors import LatentgeoError
 
 CONTROL_FORMS = "COL, log(COL) or log1p(COL)"
@@ -29,8 +31,6 @@ class Control:
     def apply(self, values):
         """The transformed values (a pandas Series or numpy array; missing stays missing). The
         domain (log: > 0, log1p: > −1) is checked by the caller, with the row named."""
-        import numpy as np
-
         if self.transform == "log":
             return np.log(values)
         if self.transform == "log1p":

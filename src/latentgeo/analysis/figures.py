@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latentgeo.errors import LatentgeoError
-from latentgeo.io import atomic_output
 from latentgeo.analysis.regression import partial_table, pearson_table
 from latentgeo.analysis.table import SCORE_AVERAGE, measure_columns, score_columns
+from latentgeo.errors import LatentgeoError
+from latentgeo.io import atomic_output
+
+# Imported inside the functions that use them (heavy, or rarely needed): matplotlib, seaborn.
 
 DPI = 150
 N_BOOT = 1000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# Deferred to the functions that use them, so that importing this module stays light: matplotlib.
+
 
 def plot_code_histograms(histograms: np.ndarray, *, title: str = "", ax=None):
     """Cell counts of each codebook against the code, one line per codebook.

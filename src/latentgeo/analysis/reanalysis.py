@@ -45,7 +45,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentgeo.errors import LatentgeoError
 from latentgeo.analysis.regression import (
     HOLDOUT_COLUMN,
     HOLDOUT_VALUE,
@@ -54,6 +53,7 @@ from latentgeo.analysis.regression import (
     partial_table,
     regress,
 )
+from latentgeo.errors import LatentgeoError
 
 ROLES = ("bert-small", "bert-base", "roberta", "alternative")
 SCORE = "glue_average"

@@ -65,6 +65,8 @@ from latentgeo.analysis.controls import Control, parse_control
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, write_json
 
+# Deferred to the functions that use them, so that importing this module stays light: statsmodels.
+
 CONFIDENCE = 0.95
 MIN_ROWS = 3
 HOLDOUT_COLUMN = "family"

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentgeo.errors import LatentgeoError
-from latentgeo.io import atomic_output, check_output_path, read_json
 from latentgeo.downstream.metrics import suite_average
 from latentgeo.downstream.tasks import SUITES
+from latentgeo.errors import LatentgeoError
+from latentgeo.io import atomic_output, check_output_path, read_json
 
 FAMILIES = ("base", "perturbed", "non-standard")
 ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from latentgeo import io
-from latentgeo.errors import LatentgeoError
 from latentgeo.data import SOURCES, corpus, offline_tasks, sources
+from latentgeo.errors import LatentgeoError
 from latentgeo.remote import pull
 
 DATA_SEED = 2406  # fixed: data/ must not depend on a profile (data.dvc tracks one build)

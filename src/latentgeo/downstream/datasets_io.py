@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from latentgeo.downstream.tasks import Task
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import read_jsonl
-from latentgeo.downstream.tasks import Task
 from latentgeo.models.hub import require_hub
+
+# Deferred to the functions that use them, so that importing this module stays light: datasets.
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets

@@ -34,6 +34,8 @@ from latentgeo.downstream.tasks import Task
 from latentgeo.errors import LatentgeoError
 from latentgeo.models.registry import _from_pretrained, resolve_model
 
+# Imported inside the functions that use them (heavy, or rarely needed): accelerate, datasets, matplotlib, torch, transformers.
+
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
     from matplotlib.figure import Figure

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import stats
 
-from latentgeo.errors import LatentgeoError
 from latentgeo.downstream.tasks import SUITES, Task
+from latentgeo.errors import LatentgeoError
 
 
 def _pair(predictions, labels) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,8 @@ import warnings
 
 from latentgeo.errors import LatentgeoError
 
+# Deferred to the functions that use them, so that importing this module stays light: torch.
+
 PRECISIONS = ("fp32", "bf16")
 
 

@@ -25,6 +25,8 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.models.record import model_record
 from latentgeo.models.registry import load_config, load_encoder, load_tokenizer
 
+# Imported inside the functions that use them (heavy, or rarely needed): matplotlib, torch, tqdm.
+
 POOLINGS = ("none", "mean")
 # The paper truncates to max_position_embeddings − 3 tokens (specials included).
 POSITION_MARGIN = 3

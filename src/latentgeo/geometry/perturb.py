@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,8 @@ import numpy as np
 from latentgeo.errors import LatentgeoError
 from latentgeo.models.record import model_short_name
 from latentgeo.models.registry import load_encoder, load_tokenizer
+
+# Imported inside the functions that use them (heavy, or rarely needed): matplotlib, pandas, torch, transformers.
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -273,8 +276,6 @@ def paper_shuffle_source_rows(n_rows: int, seed: int) -> np.ndarray:
     the array (the paper used the unseeded global generator). Returns ``src`` (int64,
     shape (n_rows,)): output row i is input row ``src[i]``.
     """
-    import random
-
     rng = random.Random(check_seed(seed))
     src = np.arange(n_rows, dtype=np.int64)
     for i in range(n_rows - 1, 0, -1):
@@ -437,8 +438,6 @@ def recovered_noise(base_model: str | os.PathLike, model_dir: str | os.PathLike,
 
     Should look like N(0, 1) draws; used by the perturbation notebook and tests. Needs α > 0.
     """
-    import numpy as np
-
     a = check_alpha(alpha) / 100.0
     if a == 0.0:
         raise LatentgeoError("alpha = 0 adds no noise; nothing to recover")
@@ -463,8 +462,6 @@ def family_member_figure(base_model: str | os.PathLike, model_dir: str | os.Path
     base and the built model. ``changes``: a :func:`relative_changes` table already computed.
     """
     import matplotlib.pyplot as plt
-    import numpy as np
-
     table = relative_changes(base_model, model_dir) if changes is None else changes
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     values = table["relative_change"].to_numpy(dtype=float)

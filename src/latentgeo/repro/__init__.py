@@ -15,6 +15,7 @@ import os
 import uuid
 from pathlib import Path
 
+from latentgeo.config.schema import ClusterParams, load_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.repro.cluster import (
     ClusterChoice,
@@ -23,10 +24,11 @@ from latentgeo.repro.cluster import (
     resolve_cluster,
     usable_gpu_groups,
 )
-from latentgeo.repro.schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
-from latentgeo.config.schema import ClusterParams, load_params
 from latentgeo.repro.pipeline import make_plan, open_repo
+from latentgeo.repro.schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
 from latentgeo.repro.worker import run_stage_command
+
+# Imported inside the functions that use them (heavy, or rarely needed): distributed, dvc.
 
 __all__ = ["reproduce", "cluster_section", "Outcome", "UP_TO_DATE", "RESTORED", "RAN", "FAILED", "SKIPPED"]
 

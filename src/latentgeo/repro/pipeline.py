@@ -23,6 +23,8 @@ from pathlib import Path
 from latentgeo.errors import LatentgeoError
 from latentgeo.repro.worker import StageCommand, thread_environment
 
+# Deferred to the functions that use them, so that importing this module stays light: dvc.
+
 LOG_DIR = Path(".dvc") / "tmp" / "repro"
 
 

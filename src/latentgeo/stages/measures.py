@@ -22,17 +22,20 @@ import resource
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, write_json
 from latentgeo.geometry.measures import cells, intrinsic, spread
 from latentgeo.geometry.measures import quantizers as qz
 from latentgeo.geometry.measures.validate import check_sample, check_settings
+from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, write_json
 from latentgeo.translation.stitch import stitchability_measures
+
+# Imported inside the functions that use them (heavy, or rarely needed): faiss, pandas, tqdm.
 
 SPREAD_MEASURES = ("eee", "vrm", "isoscore", "effective_rank", "anisotropy", "twonn_id")
 # The command line's --train-size default: at most this many vectors train each quantizer (all
@@ -86,8 +89,6 @@ class _Trainer:
     """
 
     def __init__(self, kinds, X, rows, d: int, m: int, nbits: int, seed: int, bar):
-        from concurrent.futures import ThreadPoolExecutor
-
         self.timings: dict[str, float] = {}
         self.cpu_timings: dict[str, float] = {}
         self._bar = bar

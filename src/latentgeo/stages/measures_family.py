@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentgeo.config.schema import Params
 from latentgeo.analysis.figures import plot_measures_vs_alpha
 from latentgeo.analysis.table import build_measures_table, write_results_table
+from latentgeo.config.schema import Params
 
 FIGURE_NAME = "measures_vs_alpha.png"
 # The measures the small table shows (patchiness in the profile's variant, see headline_table).

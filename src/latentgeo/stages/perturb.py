@@ -34,6 +34,8 @@ from latentgeo.io import atomic_output, check_output_path, write_json
 from latentgeo.models.record import METADATA_FILE, model_short_name
 from latentgeo.models.registry import load_config, load_encoder, load_tokenizer, resolve_model
 
+# Deferred to the functions that use them, so that importing this module stays light: torch.
+
 
 def build_family_member(
     base_model: str | os.PathLike,
@@ -54,7 +56,7 @@ def build_family_member(
     with ``AutoModel.from_pretrained``.
     Returns the metadata record written to ``latentgeo.json``.
     """
-    import torch  # deferred: heavy
+    import torch
 
     # Cheap checks first: nothing is loaded or written until every input is known to be good.
     check_kind(kind)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from latentgeo.config.schema import Params
 from latentgeo.analysis.figures import (
     plot_partial_vs_r,
     plot_pearson_r,
@@ -25,9 +24,10 @@ from latentgeo.analysis.figures import (
     plot_score_vs_top_measures,
     provenance,
 )
-from latentgeo.io import atomic_output, write_json
 from latentgeo.analysis.regression import heldout_error_table, partial_table, pearson_table, regress
 from latentgeo.analysis.table import FLOAT_FORMAT, build_results_table, score_columns, write_results_table
+from latentgeo.config.schema import Params
+from latentgeo.io import atomic_output, write_json
 
 FIGURE_NAMES = {
     "score_vs_alpha": "score_vs_alpha.png",

@@ -37,13 +37,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import atomic_output, read_jsonl, read_sequences, save_npy, write_json
-from latentgeo.translation.translate import METHOD_FITS, METHOD_LABELS
-from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.translation.sentence import sentence_embeddings
 from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
 from latentgeo.translation.stitch import fit_target_classifier, stitch
+from latentgeo.translation.translate import METHOD_FITS, METHOD_LABELS
+
+# Imported inside the functions that use them (heavy, or rarely needed): seaborn, threadpoolctl, tqdm.
 
 TASK = "bbc-topic"
 TASK_LABEL = "BBC News topic"

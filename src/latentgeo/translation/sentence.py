@@ -7,6 +7,7 @@ their last-layer token vectors (:func:`latentgeo.geometry.embed.embed_texts`); `
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.embed import embed_texts
 from latentgeo.models.packaged import ENCODER_NAMES, PACKAGED_TRANSFORMERS
+
+# Imported inside the functions that use them (heavy, or rarely needed): spacy, wordllama.
 
 
 def _static_wordllama(texts: Sequence[str]) -> np.ndarray:
@@ -29,8 +32,6 @@ def _static_wordllama(texts: Sequence[str]) -> np.ndarray:
 
 
 def _static_spacy(texts: Sequence[str]) -> np.ndarray:
-    import importlib.util
-
     import spacy
 
     # Located without importing: the package's __init__ reads its meta and warns on import.

@@ -26,8 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
-from latentgeo.translation.translate import METHOD_FITS, MIN_ANCHORS, MLPOptions, Translator, check_method
 from latentgeo.translation.similarity import linear_cka
+from latentgeo.translation.translate import METHOD_FITS, MIN_ANCHORS, MLPOptions, Translator, check_method
+
+# Deferred to the functions that use them, so that importing this module stays light: sklearn.
 
 RETRIEVAL_KS = (1, 5)
 # Seeds reach numpy, torch and scikit-learn; the last takes 0 .. 2³² − 1.

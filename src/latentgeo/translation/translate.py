@@ -47,6 +47,8 @@ import numpy as np
 
 from latentgeo.errors import LatentgeoError
 
+# Deferred to the functions that use them, so that importing this module stays light: torch.
+
 # Translation methods (METHOD_FITS says how each is fitted): `affine` is the
 # closed-form least squares with bias, `affine-sgd` the translation library's Adam training.
 TRANSLATION_METHODS = (

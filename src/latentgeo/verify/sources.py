@@ -18,6 +18,8 @@ import yaml
 
 from latentgeo.errors import LatentgeoError
 
+# Deferred to the functions that use them, so that importing this module stays light: dvc.
+
 
 def _git(repo: str | os.PathLike, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     try:

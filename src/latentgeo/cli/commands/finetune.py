@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 
 from latentgeo.cli.commands import add_output_arguments
-
 from latentgeo.config.schema import PARAMS_FILE, PRECISIONS, load_params
 from latentgeo.downstream.finetune import FinetuneSettings
-from latentgeo.stages.finetune import finetune_task
 from latentgeo.downstream.tasks import get_task
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path
+from latentgeo.stages.finetune import finetune_task
 
 # Default of the setting flags: tells "not given" apart from any value (None means 'all').
 _UNSET = object()

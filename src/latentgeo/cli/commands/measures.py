@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from latentgeo.cli.commands import add_output_arguments
 from latentgeo.stages.measures import measures_file
@@ -25,8 +26,6 @@ def _train_size(text: str) -> int | str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import time
-
     start = time.perf_counter()
     report = measures_file(
         args.embeddings,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.config.schema import PARAMS_FILE, load_params
 from latentgeo.config.profiles import use_profile
+from latentgeo.config.schema import PARAMS_FILE, load_params
 
 
 def _check(args: argparse.Namespace) -> int:

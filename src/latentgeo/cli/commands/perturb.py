@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from latentgeo.cli.commands import add_output_arguments
-
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.perturb import (
     DEFAULT_SCOPE,

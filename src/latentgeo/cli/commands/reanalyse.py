@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
 from latentgeo.analysis.reanalysis import DEFAULT_CONTROLS, PUBLISHED
-from latentgeo.stages.reanalysis import run_reanalysis
 from latentgeo.analysis.references import DEFAULT_MANIFEST, DEFAULT_OUT
+from latentgeo.cli.commands import add_output_arguments
 from latentgeo.io import check_output_path
+from latentgeo.stages.reanalysis import run_reanalysis
 
 
 def _reanalyse(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
 from latentgeo.analysis.regression import (
     HOLDOUT_VALUE,
     R_SCRIPT_OUTLIERS,
@@ -12,6 +11,7 @@ from latentgeo.analysis.regression import (
     regress,
     write_regression,
 )
+from latentgeo.cli.commands import add_output_arguments
 from latentgeo.io import check_output_path
 
 

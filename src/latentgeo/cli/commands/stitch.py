@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
+import numpy as np
 
-from latentgeo.config.schema import PREPROCESSING, TRANSLATION_METHODS
+from latentgeo.cli.commands import add_output_arguments
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, load_npy, save_npy, write_json
 from latentgeo.translation.stitch import check_stitch_inputs, stitch
+from latentgeo.translation.translate import PREPROCESSING, TRANSLATION_METHODS
 
 
 def _run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     outputs = [args.out] + ([args.translated] if args.translated else [])
     if len(set(map(str, outputs))) != len(outputs):
         raise LatentgeoError("--out and --translated name the same file")

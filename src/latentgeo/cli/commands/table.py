@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
 from latentgeo.analysis.table import build_results_table, measure_columns, score_columns, write_results_table
+from latentgeo.cli.commands import add_output_arguments
 from latentgeo.config.schema import load_params
 from latentgeo.io import check_output_path
 

@@ -57,6 +57,8 @@ from scipy import stats
 from latentgeo.geometry.measures.quantizers import EncodedSample
 from latentgeo.geometry.measures.spread import eee_sorted
 
+# Deferred to the functions that use them, so that importing this module stays light: threadpoolctl.
+
 CELL_MEASURES = (
     "reconstruction_error",
     "reconstruction_iqr",

@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 
+# Deferred to the functions that use them, so that importing this module stays light: skdim.
+
 DEFAULT_TWONN_SAMPLE = 5_000
 
 

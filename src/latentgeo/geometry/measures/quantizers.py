@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Deferred to the functions that use them, so that importing this module stays light: faiss, tqdm.
+
 QUANTIZER_KINDS = ("pq", "lsq", "rq")
 QUANTIZER_NAMES = {
     "pq": "ProductQuantizer",

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Imported inside the functions that use them (heavy, or rarely needed): IsoScore, scipy.
+
 ROW_CHUNK = 16_384
 DEFAULT_ANISOTROPY_PAIRS = 100_000
 
