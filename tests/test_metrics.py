@@ -63,7 +63,7 @@ def test_task_metrics_combine_components():
     out = metrics.task_metrics("accuracy_f1", PRED, GOLD)
     assert out == pytest.approx({"accuracy": acc, "f1": f1, "accuracy_f1": (acc + f1) / 2})
     assert set(metrics.task_metrics("matthews", PRED, GOLD)) == {"matthews", "accuracy"}
-    assert metrics.task_score("accuracy", PRED, GOLD) == pytest.approx(acc)
+    assert metrics.task_metrics("accuracy", PRED, GOLD)["accuracy"] == pytest.approx(acc)
     x, y = [1, 2, 3, 4], [2, 4, 5, 9]
     ps = metrics.task_metrics("pearson_spearman", x, y)
     assert ps["pearson_spearman"] == pytest.approx((11 / math.sqrt(130) + 1) / 2)

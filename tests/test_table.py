@@ -13,7 +13,8 @@ import pytest
 from latentgeo.cli import main
 from latentgeo.config.schema import load_params
 from latentgeo.errors import LatentgeoError
-from latentgeo.analysis.table import build_results_table, flatten_measures, table_to_csv, write_results_table
+from latentgeo.analysis.table import build_results_table, flatten_measures, write_results_table
+from latentgeo.io import csv_text
 
 TASKS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
 REPO = Path(__file__).resolve().parents[1]
@@ -118,8 +119,8 @@ def test_build_results_table_columns_rows_and_values(tmp_path):
 
 def test_table_csv_is_deterministic_and_round_trips(tmp_path):
     finetune, measures = write_fixture(tmp_path)
-    first = table_to_csv(build_results_table(finetune, measures))
-    second = table_to_csv(build_results_table(finetune, measures))
+    first = csv_text(build_results_table(finetune, measures))
+    second = csv_text(build_results_table(finetune, measures))
     assert first == second
     out = write_results_table(build_results_table(finetune, measures), tmp_path / "t.csv")
     back = pd.read_csv(out)
@@ -282,7 +283,7 @@ def test_regression_stage_writes_every_output(tmp_path):
     assert pearson["r"].is_monotonic_decreasing
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(FIGURE_NAMES.values())
     assert result.pearson.shape[0] == len(reg["measures"])
-    assert (out / "table.csv").read_text() == table_to_csv(result.table)
+    assert (out / "table.csv").read_text() == csv_text(result.table)
 
 
 def test_regression_notebook_is_thin_and_parameterised():
@@ -336,7 +337,7 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures")
     # Exactly the profile's 7 models (the fixture's seed-2 models belong to no profile here).
     assert len(result.table) == 7 and not result.table["model"].str.endswith("-s2").any()
-    assert (out / "family.csv").read_text() == table_to_csv(result.table)
+    assert (out / "family.csv").read_text() == csv_text(result.table)
     assert result.figure == out / "figures" / FIGURE_NAME and result.figure.stat().st_size > 10_000
     assert list(result.headline.columns) == [
         "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "lsq_point_dist",

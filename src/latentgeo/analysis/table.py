@@ -31,7 +31,7 @@ import pandas as pd
 from latentgeo.downstream.metrics import suite_average
 from latentgeo.downstream.tasks import SUITES
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import atomic_output, check_output_path, read_json
+from latentgeo.io import check_output_path, read_json, write_csv
 
 FAMILIES = ("base", "perturbed", "non-standard")
 ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")
@@ -40,7 +40,6 @@ SCORE_AVERAGE = "score_average"
 NON_MEASURE_SECTIONS = ("model", "inputs")
 # Fields of the model record that the fine-tuning and measure outputs must agree on.
 RECORD_FIELDS = ("model_id", "base_model", "family", "kind", "alpha", "seed")
-FLOAT_FORMAT = "%.10g"
 _KNOWN_TASKS = {name for tasks in SUITES.values() for name in tasks}
 
 
@@ -303,14 +302,6 @@ def score_columns(table: pd.DataFrame) -> list[str]:
     return tasks + ([SCORE_AVERAGE] if SCORE_AVERAGE in table.columns else [])
 
 
-def table_to_csv(table: pd.DataFrame) -> str:
-    """CSV text with a fixed float format and ``\\n`` line ends; missing cells are empty."""
-    return table.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n", na_rep="")
-
-
 def write_results_table(table: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write the table as CSV (:func:`table_to_csv`), atomically. Returns the path."""
-    path = check_output_path(path, overwrite=overwrite)
-    with atomic_output(path) as tmp:
-        tmp.write_text(table_to_csv(table), encoding="utf-8")
-    return path
+    """Write the table as CSV (:func:`latentgeo.io.write_csv`), atomically. Returns the path."""
+    return write_csv(check_output_path(path, overwrite=overwrite), table)

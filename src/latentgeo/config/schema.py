@@ -27,6 +27,7 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS as QUANTIZERS
 from latentgeo.geometry.perturb import DEFAULT_SCOPE, NONSTANDARD_KINDS, profile_model_ids
 from latentgeo.geometry.perturb import SCOPES as PERTURB_SCOPES
+from latentgeo.io import MAX_SEED
 from latentgeo.models.packaged import ENCODER_NAMES
 from latentgeo.models.registry import check_model_name
 from latentgeo.translation.translate import MIN_ANCHORS, PREPROCESSING, TRANSLATION_METHODS
@@ -38,7 +39,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 PositiveInt = Annotated[int, Field(gt=0)]
 

@@ -93,10 +93,6 @@ def shuffle_interior_words(sentence: str, rng: np.random.Generator) -> str | Non
     return None
 
 
-def _cap(rows: list[dict], split: str) -> list[dict]:
-    return rows[: MAX_TRAIN if split == "train" else MAX_VALIDATION]
-
-
 def wiki_acceptability(pages: Sequence[Document], seed: int) -> Split:
     """Original (1) vs. interior-shuffled (0) sentences, balanced, split by page."""
     rng = np.random.default_rng(seed)

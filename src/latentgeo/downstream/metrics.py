@@ -125,11 +125,6 @@ def task_metrics(metric: str, predictions, labels) -> dict[str, float]:
     )
 
 
-def task_score(metric: str, predictions, labels) -> float:
-    """The single score of a task under its metric (see :func:`task_metrics`)."""
-    return task_metrics(metric, predictions, labels)[metric]
-
-
 def score_of_splits(task: Task, metrics_by_split: Mapping[str, Mapping[str, float]]) -> float:
     """A task's score from the metrics of its validation splits: ``task.metric`` on
     ``task.score_split``.

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
+from latentgeo.io import MAX_SEED
 from latentgeo.models.record import model_short_name
 from latentgeo.models.registry import load_encoder, load_tokenizer
 
@@ -136,7 +137,7 @@ def check_alpha(alpha: float) -> float:
 
 
 def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise LatentgeoError(f"seed = {seed!r}; allowed: an integer in [0, 2**32 - 1]")
     return seed
 

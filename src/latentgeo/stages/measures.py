@@ -32,7 +32,7 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures import cells, intrinsic, spread
 from latentgeo.geometry.measures import quantizers as qz
 from latentgeo.geometry.measures.validate import check_sample, check_settings
-from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, write_json
+from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, timed, write_json
 from latentgeo.translation.stitch import stitchability_measures
 
 # Imported inside the functions that use them (heavy, or rarely needed): faiss, pandas, tqdm.
@@ -142,9 +142,9 @@ class _Steps:
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         self.bar.set_postfix_str(name)
-        start, (cpu, trainer_cpu) = time.perf_counter(), self._cpu()
-        yield
-        self.timings[name] = time.perf_counter() - start
+        cpu, trainer_cpu = self._cpu()
+        with timed(self.timings, name):
+            yield
         cpu_end, trainer_end = self._cpu()
         self.cpu_timings[name] = (cpu_end - cpu) - (trainer_end - trainer_cpu)
         self.bar.update(1)

@@ -25,9 +25,9 @@ from latentgeo.analysis.figures import (
     provenance,
 )
 from latentgeo.analysis.regression import heldout_error_table, partial_table, pearson_table, regress
-from latentgeo.analysis.table import FLOAT_FORMAT, build_results_table, score_columns, write_results_table
+from latentgeo.analysis.table import build_results_table, score_columns, write_results_table
 from latentgeo.config.schema import Params
-from latentgeo.io import atomic_output, write_json
+from latentgeo.io import write_csv, write_json
 
 FIGURE_NAMES = {
     "score_vs_alpha": "score_vs_alpha.png",
@@ -119,15 +119,6 @@ class RegressionStageResult:
         return paper_comparison(self.regression, self.regression.get("patchiness_variant", "paper"))
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    with atomic_output(path) as tmp:
-        tmp.write_text(
-            frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n", na_rep=""),
-            encoding="utf-8",
-        )
-    return path
-
-
 def score_vs_alpha_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Rows with an α (base + perturbed models): model, family, alpha, seed and every score
     column (``score_<task>``, ``score_average``), for ``dvc plots`` (x: alpha)."""
@@ -170,10 +161,8 @@ def run_regression_stage(
     regression_path = write_json(regression_out, regression)
     plots_dir, figures_dir = Path(plots_dir), Path(figures_dir)
     plots = {
-        "score_vs_alpha": _write_csv(
-            score_vs_alpha_frame(table), plots_dir / PLOT_NAMES["score_vs_alpha"]
-        ),
-        "pearson_r": _write_csv(pearson_table(regression), plots_dir / PLOT_NAMES["pearson_r"]),
+        "score_vs_alpha": write_csv(plots_dir / PLOT_NAMES["score_vs_alpha"], score_vs_alpha_frame(table)),
+        "pearson_r": write_csv(plots_dir / PLOT_NAMES["pearson_r"], pearson_table(regression)),
     }
     label = {"suite": suite, "profile": params.profile, "note": note}
     seed = settings.bootstrap_seed

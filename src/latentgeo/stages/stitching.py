@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import pandas as pd
 
 from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import atomic_output, read_jsonl, read_sequences, save_npy, write_json
+from latentgeo.io import read_jsonl, read_sequences, save_npy, timed, write_csv, write_json
 from latentgeo.translation.sentence import sentence_embeddings
 from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
 from latentgeo.translation.stitch import fit_target_classifier, stitch
@@ -116,9 +115,8 @@ def embed_encoders(
     """Sentence embeddings of ``texts`` per encoder, saved as ``out_dir/embeddings/<name>.npy``."""
     vectors, seconds = {}, {}
     for name in encoders:
-        start = time.perf_counter()
-        vectors[name] = sentence_embeddings(name, texts, batch_size=BATCH_SIZE, progress=progress)
-        seconds[name] = time.perf_counter() - start
+        with timed(seconds, name):
+            vectors[name] = sentence_embeddings(name, texts, batch_size=BATCH_SIZE, progress=progress)
         if not np.isfinite(vectors[name]).all():
             raise LatentgeoError(f"encoder {name} produced non-finite vectors")
         save_npy(out_dir / "embeddings" / f"{name}.npy", vectors[name])
@@ -289,12 +287,6 @@ def _nested(df: pd.DataFrame, keys: list[str], drop: list[str] = ()) -> dict:
     return out
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_output(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
-    return path
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -422,40 +414,32 @@ def run_stitching_study(
 
     vectors, timings = embed_encoders(list(cfg.encoders), list(texts), out_dir, progress=progress)
     save_npy(out_dir / "labels.npy", labels)
-    start = time.perf_counter()
-    with _one_blas_thread():
+    with timed(timings, "grid"), _one_blas_thread():
         grid = stitching_grid(vectors, labels, list(cfg.methods), list(cfg.preprocess), cfg.anchors, cfg.seed, progress=progress)
-    timings["grid"] = time.perf_counter() - start
-    start = time.perf_counter()
     sweep_prep = cfg.preprocess[0]
-    with _one_blas_thread():
+    with timed(timings, "sweep"), _one_blas_thread():
         sweep = anchor_sweep(
             vectors, labels, list(cfg.methods), sweep_prep, list(cfg.anchor_sweep), cfg.seed,
             grid=grid, progress=progress,
         )
-    timings["sweep"] = time.perf_counter() - start
-    start = time.perf_counter()
-    with _one_blas_thread():
+    with timed(timings, "similarity"), _one_blas_thread():
         similarity = similarity_table(vectors)
-    timings["similarity"] = time.perf_counter() - start
     summary = summarise(grid)
     corpus_vectors, corpus_timings = embed_encoders(
         list(cfg.encoders), list(corpus_texts), out_dir / "corpus", progress=progress
     )
     timings.update({f"corpus:{k}": v for k, v in corpus_timings.items()})
-    start = time.perf_counter()
-    with _one_blas_thread():
+    with timed(timings, "corpus:grid"), _one_blas_thread():
         corpus_grid = stitching_grid(
             corpus_vectors, None, list(cfg.methods), list(cfg.preprocess), cfg.anchors, cfg.seed,
             progress=progress,
         )
-    timings["corpus:grid"] = time.perf_counter() - start
     corpus_summary = summarise(corpus_grid)
-    _write_csv(corpus_grid, out_dir / "corpus" / "grid.csv")
+    write_csv(out_dir / "corpus" / "grid.csv", corpus_grid)
 
-    _write_csv(grid, out_dir / "grid.csv")
-    _write_csv(sweep, out_dir / "sweep.csv")
-    _write_csv(similarity, out_dir / "similarity.csv")
+    write_csv(out_dir / "grid.csv", grid)
+    write_csv(out_dir / "sweep.csv", sweep)
+    write_csv(out_dir / "similarity.csv", similarity)
     write_json(out_dir / "metrics.json", {
         "profile": params.profile,
         "suite": SUITE,

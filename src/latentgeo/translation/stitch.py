@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
+from latentgeo.io import MAX_SEED
 from latentgeo.translation.similarity import linear_cka
 from latentgeo.translation.translate import METHOD_FITS, MIN_ANCHORS, MLPOptions, Translator, check_method
 
@@ -33,7 +34,6 @@ from latentgeo.translation.translate import METHOD_FITS, MIN_ANCHORS, MLPOptions
 
 RETRIEVAL_KS = (1, 5)
 # Seeds reach numpy, torch and scikit-learn; the last takes 0 .. 2³² − 1.
-MAX_SEED = 2**32 - 1
 # Row cap and anchor share of the stitchability measure (kept cheap: it runs once per model).
 STITCHABILITY_MAX_ROWS = 5000
 STITCHABILITY_ANCHOR_FRACTION = 0.5

@@ -10,8 +10,8 @@ import numpy as np
 
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS
+from latentgeo.io import MAX_SEED
 
-MAX_SEED = 2**32 - 1
 # VRM's entropy estimate (scipy's differential_entropy) needs 2·floor(√n + 0.5) < n, i.e. n ≥ 5;
 # TwoNN needs 3.
 MIN_VECTORS = 5
