@@ -96,6 +96,7 @@ def test_truncation_at_limit(tiny_bert):
     assert tok("word " * 100, truncation=True, max_length=29)["input_ids"][-1] == tok.sep_token_id
 
 
+@pytest.mark.slow  # runs the encoder once per layer
 def test_layers(tiny_bert):
     texts = _texts(12)
     for layer in (0, 1, -2):

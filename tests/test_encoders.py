@@ -31,6 +31,7 @@ def minilm_l3_folder(tmp_path_factory):
         mp.undo()
 
 
+@pytest.mark.slow  # real packaged weights
 def test_onnx_conversion_matches_onnxruntime(minilm_l3_folder):
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -48,6 +49,7 @@ def test_onnx_conversion_matches_onnxruntime(minilm_l3_folder):
     assert np.abs(ours[real] - theirs[real]).max() < 1e-5
 
 
+@pytest.mark.slow  # real packaged weights
 def test_converted_folder_is_complete_and_reused(minilm_l3_folder):
     import json
 
@@ -67,6 +69,7 @@ def test_converted_folder_is_complete_and_reused(minilm_l3_folder):
     assert (minilm_l3_folder / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow  # real packaged weights
 def test_state_dict_map_covers_every_encoder_parameter():
     import onnx
     from transformers import BertModel
@@ -127,6 +130,7 @@ def test_unknown_names():
         sentence_embeddings("wordllama", [])
 
 
+@pytest.mark.slow  # real packaged weights
 @pytest.mark.filterwarnings("ignore:.*W095")  # the reference's own spacy.load of the 3.7.1 model
 def test_static_encoders():
     wl = sentence_embeddings("wordllama", SENTENCES)
@@ -148,6 +152,7 @@ def test_static_encoders():
         np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # real packaged weights
 def test_transformer_sentence_embeddings_are_mean_pooled():
     vec = sentence_embeddings("minilm-l6", SENTENCES, progress=False)
     assert vec.shape == (3, 384) and vec.dtype == np.float32

@@ -58,6 +58,7 @@ def _draw_all(table, regression, folder):
     ]
 
 
+@pytest.mark.slow  # draws every figure twice
 def test_figures_are_identical_bytes_twice(table, regression, tmp_path):
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()

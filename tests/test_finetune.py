@@ -16,6 +16,8 @@ from latentgeo.io import read_json
 
 from test_finetune_data import GLUE_FIXTURES, glue_fixture_loader, write_glue, write_offline
 
+pytestmark = pytest.mark.slow  # fine-tunes models with transformers' Trainer
+
 FRUIT = "apple banana cherry grape lemon mango orange peach pear plum".split()
 VEHICLES = "truck train plane boat bicycle rocket tram bus ship car".split()
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -210,6 +210,7 @@ def both(request):
 
 
 # ---------------------------------------------------------------- agreement
+@pytest.mark.slow  # trains FAISS quantizers on the paper's sample
 @pytest.mark.parametrize("kind", ["pq", "lsq"])
 def test_seed_1234_gives_the_papers_codes(both, kind):
     _, ours, paper = both
@@ -222,11 +223,13 @@ def test_seed_1234_gives_the_papers_codes(both, kind):
     "reconstruction_error", "reconstruction_iqr", "reconstruction_skew", "under_mu", "under_mu2",
     "centroids", "point_dist", "patchiness",
 ])
+@pytest.mark.slow  # trains FAISS quantizers on the paper's sample
 def test_cell_measures_match_the_paper(both, kind, name):
     _, ours, paper = both
     assert ours.record[kind][name] == pytest.approx(paper[kind][name], rel=TOL, abs=1e-12)
 
 
+@pytest.mark.slow  # trains FAISS quantizers on the paper's sample
 def test_spread_measures_match_the_paper(both):
     X, ours, paper = both
     assert ours.record["spread"]["eee"] == pytest.approx(paper["spread"]["eee"], rel=TOL)

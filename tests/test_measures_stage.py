@@ -66,6 +66,7 @@ def test_train_size_subsample_is_recorded():
     assert rec["inputs"]["train_size"] == 200 and rec["inputs"]["train_size_option"] == 200
 
 
+@pytest.mark.slow  # measures the sample twice
 def test_measures_file_is_byte_deterministic_and_copies_the_model(tmp_path, npy):
     model = {"model_id": "toy-a0-s1", "alpha": 0.0, "family": "base"}
     npy.with_suffix(".json").write_text(json.dumps({"model": model, "n_vectors": 600}))
@@ -81,6 +82,7 @@ def test_measures_file_is_byte_deterministic_and_copies_the_model(tmp_path, npy)
     assert read_json(c)["lsq"] != rec["lsq"]  # the seed reaches the quantizers
 
 
+@pytest.mark.slow  # measures the sample under several thread counts
 def test_record_does_not_depend_on_the_thread_count():
     import faiss
 

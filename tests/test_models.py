@@ -10,6 +10,7 @@ from latentgeo.models import registry as models
 from latentgeo.errors import LatentgeoError, OfflineError
 
 
+@pytest.mark.slow  # real packaged weights
 def test_packaged_minilm_resolves_and_loads():
     ref = models.resolve_model("minilm-l6")
     assert ref.kind == "packaged"

@@ -145,6 +145,7 @@ def test_tables_are_read_as_the_r_script_reads_them(paths, tables):
     assert len(ALT_SOURCES) == 13
 
 
+@pytest.mark.slow  # fits every model on the full stand-in tables
 def test_combined_table_order_and_row_counts(tables, result):
     combined = combined_table(tables)
     assert len(combined) == 24 + 9 + 6 + 13
@@ -222,6 +223,7 @@ def test_family_fits_follow_the_r_script(tables, result, measure):
         assert out["n_without_outliers"] == 10
 
 
+@pytest.mark.slow  # fits every model on the full stand-in tables
 def test_family_fits_never_see_the_alternative_models(tables, result):
     changed = dict(tables)
     alt = tables["alternative"].copy()
@@ -269,6 +271,7 @@ def test_published_check_compares_at_the_published_precision(result):
 # ------------------------------------------------------------------- the stage and the CLI
 
 
+@pytest.mark.slow  # fits every model on the full stand-in tables
 def test_run_reanalysis_verifies_then_writes(tmp_path, paths):
     manifest = stand_in_manifest(tmp_path / "m.json", paths)
     folder = paths["bert-small"].parent
@@ -281,6 +284,7 @@ def test_run_reanalysis_verifies_then_writes(tmp_path, paths):
     assert done.predictions("a-patchiness")["outlier"].sum() == 3
 
 
+@pytest.mark.slow  # fits every model on the full stand-in tables
 def test_cli_refuses_tables_that_do_not_match_the_manifest(tmp_path, paths, capsys):
     folder = tmp_path / "tables"
     folder.mkdir()

@@ -546,6 +546,7 @@ def test_cli_bad_control_exits_2_before_writing(tmp_path, capsys, control, fragm
 # ------------------------------------------------------------------ the partial-r figure
 
 
+@pytest.mark.slow  # draws the figure in every case, twice
 def test_partial_r_figure_is_written_in_every_case_and_byte_stable(tmp_path):
     from latentgeo.analysis.figures import plot_partial_vs_r
 

@@ -29,6 +29,8 @@ from latentgeo.repro.schedule import Scheduler
 from latentgeo.repro.worker import (StageCommand, run_stage_command, stage_environment, thread_environment,
                                     worker_slot)
 
+pytestmark = pytest.mark.slow  # DVC pipelines on Dask worker processes
+
 # a → b ─┐
 # x@1, x@2 ┴→ c ; bad → after (bad fails while its command is broken)
 PIPELINE = textwrap.dedent("""\
@@ -377,6 +379,7 @@ RESULT_TABLES = ["results/table.csv", "results/measures_family.csv", "results/re
 
 
 @pytest.mark.pipeline
+@pytest.mark.slow
 def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smoke_repo, tmp_path, monkeypatch):
     """`smoke_repo` is `make repro PROFILE=smoke`: `latentgeo repro` on a LocalCluster of two
     worker processes (this machine's default: 1 thread per stage). A fresh copy runs the plain

@@ -106,6 +106,7 @@ def test_load_corpus_texts_takes_the_first_sentences(corpus_file, tmp_path):
         load_corpus_texts(bad, 2)
 
 
+@pytest.mark.slow  # runs the stitching stage twice
 def test_stage_outputs_are_consistent_and_deterministic(tasks_dir, corpus_file, params, tmp_path, monkeypatch):
     monkeypatch.setattr(stitching_stage, "sentence_embeddings", fake_sentence_embeddings)
     runs = [tmp_path / "a", tmp_path / "b"]

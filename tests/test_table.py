@@ -246,6 +246,7 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
     assert not bad.exists()
 
 
+@pytest.mark.slow  # runs a stage with its figures
 def test_regression_stage_writes_every_output(tmp_path):
     finetune, measures = write_fixture(tmp_path)
     from latentgeo.stages.regression import FIGURE_NAMES, run_regression_stage
@@ -328,6 +329,7 @@ def test_measures_table_is_the_results_table_without_scores(tmp_path):
         build_measures_table(measures, ["minilm-l6-a3-s1"])
 
 
+@pytest.mark.slow  # runs a stage with its figures
 def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     from latentgeo.stages.measures_family import FIGURE_NAME, headline_table, run_measures_family_stage
 

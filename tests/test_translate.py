@@ -161,6 +161,7 @@ def test_closed_form_matches_reference(pair, method, kind):
 
 
 # l2 normalises rows, so an affine map between the raw spaces is no longer affine after it.
+@pytest.mark.slow  # trains MLPs
 @pytest.mark.parametrize("kind", ["none", "center", "standard"])
 def test_mlp_depth1_converges_to_affine_reference(kind):
     """A one-layer 'MLP' trained to convergence is the affine map (in float32). The map is exact
@@ -218,6 +219,7 @@ def test_linear_and_affine_recover_random_maps(d_in, d_out):
     np.testing.assert_allclose(aff.transform(x_new), x_new @ w + b, atol=1e-9)
 
 
+@pytest.mark.slow  # trains MLPs
 def test_mlp_learns_a_nonlinear_map_the_linear_methods_cannot():
     rng = np.random.default_rng(1)
     x = rng.uniform(-2, 2, size=(900, 3))
