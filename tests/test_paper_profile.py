@@ -15,8 +15,8 @@ from latentgeo.downstream.finetune import FinetuneSettings
 from latentgeo.downstream.tasks import GLUE_TASKS
 from latentgeo.stages.finetune import finetune_task
 
-from test_finetune import tiny_model  # noqa: F401  (a fixture)
-from test_finetune_data import glue_fixture_loader, write_glue
+from test_downstream_finetune import tiny_model  # noqa: F401  (a fixture)
+from test_downstream_datasets_io import glue_fixture_loader, write_glue
 
 ROOT = Path(__file__).resolve().parents[1]
 

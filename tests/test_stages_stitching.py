@@ -77,7 +77,7 @@ def params():
     base = load_params("profiles/smoke.yaml")
     stitching = base.stitching.model_copy(update={
         "encoders": ["minilm-l6", "wordllama", "spacy-md"],
-        "methods": ["ortho", "affine", "affine-ridge"],  # the MLP is covered in test_translate
+        "methods": ["ortho", "affine", "affine-ridge"],  # the MLP is covered in test_translation_translate
         "n_sentences": N_TEXTS, "anchors": 30, "anchor_sweep": [15, 30],
         "corpus_sentences": N_CORPUS,
     })

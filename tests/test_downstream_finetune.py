@@ -14,7 +14,7 @@ from latentgeo.downstream.finetune import FinetuneSettings
 from latentgeo.stages.finetune import finetune_task
 from latentgeo.io import read_json
 
-from test_finetune_data import GLUE_FIXTURES, glue_fixture_loader, write_glue, write_offline
+from test_downstream_datasets_io import GLUE_FIXTURES, glue_fixture_loader, write_glue, write_offline
 
 pytestmark = pytest.mark.slow  # fine-tunes models with transformers' Trainer
 
