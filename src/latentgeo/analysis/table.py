@@ -32,8 +32,8 @@ from latentgeo.downstream.metrics import suite_average
 from latentgeo.downstream.tasks import SUITES
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, read_json, write_csv
+from latentgeo.models.record import FAMILIES, check_model_record
 
-FAMILIES = ("base", "perturbed", "non-standard")
 ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")
 SCORE_AVERAGE = "score_average"
 # Keys of a measures file that are not measures: the model record and what the sample was.
@@ -72,21 +72,7 @@ def flatten_measures(record: Mapping, prefix: str = "") -> dict[str, float]:
 def _model_record(data: object, path: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise LatentgeoError(f"{path}: expected a JSON object with a 'model' record")
-    record = data["model"]
-    for key in ("model_id", "family"):
-        if not isinstance(record.get(key), str):
-            raise LatentgeoError(f"{path}: model record has no string field {key!r}")
-    if record["family"] not in FAMILIES:
-        raise LatentgeoError(
-            f"{path}: model family {record['family']!r} is not one of {list(FAMILIES)}"
-        )
-    alpha = record.get("alpha")
-    if alpha is not None and not _is_number(alpha):
-        raise LatentgeoError(f"{path}: model alpha {alpha!r} is not a number or null")
-    seed = record.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)):
-        raise LatentgeoError(f"{path}: model seed {seed!r} is not an integer or null")
-    return record
+    return check_model_record(data["model"], path)
 
 
 def _check_same_record(model_id: str, a: dict, b: dict, where_a: str, where_b: str) -> None:

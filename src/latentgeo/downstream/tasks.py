@@ -2,7 +2,7 @@
 
 Two suites exist. ``glue`` is the paper's benchmark (loaded through ``datasets`` with network);
 ``offline`` is this repository's stand-in built from packaged corpora by ``latentgeo data build``
-(see :mod:`latentgeo.data.tasks_offline`). A score always carries the name of its suite.
+(see :mod:`latentgeo.data.offline_tasks`). A score always carries the name of its suite.
 """
 
 from __future__ import annotations

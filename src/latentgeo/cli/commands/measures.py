@@ -7,10 +7,8 @@ import sys
 import time
 
 from latentgeo.cli.commands import add_output_arguments
-from latentgeo.stages.measures import measures_file
-
-DEFAULT_TRAIN_SIZE = 32_768  # = latentgeo.geometry.measures.DEFAULT_TRAIN_SIZE, without importing numpy here
-DEFAULT_SEED = 1234  # = latentgeo.geometry.measures.quantizers.PAPER_SEED: FAISS's own default seeds
+from latentgeo.geometry.measures.quantizers import PAPER_SEED as DEFAULT_SEED  # FAISS's own default seeds
+from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE, measures_file
 
 
 def _train_size(text: str) -> int | str:
