@@ -26,11 +26,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install repro test pull lock clean-venv help smoke-reference
+.PHONY: install repro test test-fast pull lock clean-venv help smoke-reference
 
 help:
 	@echo "make repro [PROFILE=smoke|paper] [WORKERS=N]  reproduce the pipeline (default: params.yaml as it is)"
 	@echo "make test                         run the test suite"
+	@echo "make test-fast                    the suite without the slow tests (real weights, notebooks, pipelines): under 2 min"
 	@echo "make smoke-reference              regenerate the smoke profile's committed reference results"
 	@echo "make pull                         fetch data/ and cached outputs from remote storage"
 	@echo "make lock                         re-pin requirements.lock from requirements.in"
@@ -62,6 +63,10 @@ pull: $(ENV_READY)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked slow (real packaged weights, notebooks, DVC, pipelines).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lock:
 	rm -rf /tmp/latentgeo-lock && $(PYTHON) -m venv /tmp/latentgeo-lock

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentgeo.embed import embed_texts, truncation_limit
+from latentgeo.geometry.embed import embed_texts, truncation_limit
 from latentgeo.io import read_sequences
-from latentgeo.models import load_config, load_encoder, load_tokenizer
+from latentgeo.models.registry import load_config, load_encoder, load_tokenizer
 
 CORPUS = Path("data/corpus/sequences.jsonl")
 

@@ -53,16 +53,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from latentgeo.config import load_params  # noqa: E402
-from latentgeo.datasets_io import TaskData, read_offline_task, subsample  # noqa: E402
-from latentgeo.finetune import (  # noqa: E402
+from latentgeo.config.schema import load_params  # noqa: E402
+from latentgeo.downstream.datasets_io import TaskData, read_offline_task, subsample  # noqa: E402
+from latentgeo.downstream.finetune import (  # noqa: E402
     FinetuneSettings,
     build_trainer,
     load_classifier,
     tokenize_split,
 )
-from latentgeo.models import load_tokenizer  # noqa: E402
-from latentgeo.tasks import get_task  # noqa: E402
+from latentgeo.models.registry import load_tokenizer  # noqa: E402
+from latentgeo.downstream.tasks import get_task  # noqa: E402
 
 IMPORT_S = time.perf_counter() - _t0
 datasets.disable_progress_bars()  # the tables below are the output

@@ -25,8 +25,9 @@ import time
 
 import numpy as np
 
-from latentgeo.measures import DEFAULT_TRAIN_SIZE, cells, measure_space
-from latentgeo.measures import quantizers as qz
+from latentgeo.geometry.measures import cells
+from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE, measure_space
+from latentgeo.geometry.measures import quantizers as qz
 
 POINT_DIST_BASELINE_ROWS = 20_000
 

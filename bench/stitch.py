@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from latentgeo.translate import METHOD_FITS, Translator
+from latentgeo.translation.translate import METHOD_FITS, Translator
 
 # Output widths of the default profile's encoders (results/stitching/metrics.json "dims").
 STAGE_DIMS = {"minilm-l6": 384, "paraphrase-minilm-l3": 384, "mpnet-base": 768, "wordllama": 256, "spacy-md": 300}
@@ -79,7 +79,7 @@ def affine_vs_sgd(args: argparse.Namespace) -> None:
 def stage_grid_cost(args: argparse.Namespace) -> None:
     from threadpoolctl import threadpool_limits
 
-    from latentgeo.stitching_study import anchor_sweep, stitching_grid
+    from latentgeo.stages.stitching import anchor_sweep, stitching_grid
 
     if args.embeddings:
         paths = {n: os.path.join(args.embeddings, f"{n}.npy") for n in STAGE_DIMS}

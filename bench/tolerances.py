@@ -86,7 +86,7 @@ def _apply_torch_switches() -> None:
 
     threads = os.environ.get("BENCH_TORCH_THREADS")
     if threads:
-        import latentgeo.embed as embed_module
+        import latentgeo.geometry.embed as embed_module
 
         pick = embed_module.pick_device
 
@@ -105,22 +105,23 @@ def worker(args: list[str]) -> None:
     _apply_torch_switches()
     action, *rest = args
     if action == "embed":
-        from latentgeo.embed import embed_file
+        from latentgeo.stages.embed import embed_file
 
         model, sequences, out, n = rest
         embed_file(model, sequences, out, n_sequences=int(n), layer=-1, batch_size=32,
                    max_tokens_per_batch=8192, progress=False)
     elif action == "measures":
-        from latentgeo.config import load_params
-        from latentgeo.measures.stage import measures_file
+        from latentgeo.config.schema import load_params
+        from latentgeo.stages.measures import measures_file
 
         emb, ref, out, params_file = rest
         m = load_params(params_file).measures
         measures_file(emb, out, quantizers=tuple(m.quantizers), m=m.m, nbits=m.nbits,
                       train_size=m.train_size, seed=m.seed, overwrite=True, progress=False, reference=ref)
     elif action == "finetune":
-        from latentgeo.config import load_params
-        from latentgeo.finetune import FinetuneSettings, finetune_task
+        from latentgeo.config.schema import load_params
+        from latentgeo.downstream.finetune import FinetuneSettings
+        from latentgeo.stages.finetune import finetune_task
 
         model, task, data_dir, out, params_file = rest
         params = load_params(params_file)
@@ -128,8 +129,8 @@ def worker(args: list[str]) -> None:
         settings = FinetuneSettings.from_params(params.finetune, **overrides)
         finetune_task(model, task, data_dir, out, settings, overwrite=True, show_progress=False)
     elif action == "stitching":
-        from latentgeo.config import load_params
-        from latentgeo.stitching_study import run_stitching_stage
+        from latentgeo.config.schema import load_params
+        from latentgeo.stages.stitching import run_stitching_stage
 
         params_file, encoders, tasks_dir, corpus_file, out_dir = rest
         params = load_params(params_file)
@@ -212,14 +213,14 @@ def vector_changes(base: np.ndarray, other: np.ndarray) -> tuple[float, float, f
 
 
 def load_profile(path: str):
-    from latentgeo.config import load_params
+    from latentgeo.config.schema import load_params
 
     return load_params(path)
 
 
 def build_models(alphas: list[float], base_model: str, scope: str, work: Path) -> dict[float, Path]:
     """The perturbed models (seed 1, as the default profile's), built with the package's own code."""
-    from latentgeo.perturb import build_family_member
+    from latentgeo.stages.perturb import build_family_member
 
     out = {}
     for alpha in alphas:
@@ -292,7 +293,7 @@ def mode_embed(args, work: Path) -> None:
 
 
 def mode_noise(args, work: Path) -> None:
-    from latentgeo.measures.stage import measures_file
+    from latentgeo.stages.measures import measures_file
 
     params = load_profile(args.params)
     m = params.measures
@@ -338,7 +339,7 @@ def mode_seeds(args, work: Path) -> None:
     """The quantizer measures of the baseline vectors trained with other seeds: where a float-path
     change makes a quantizer's training take another trajectory, it lands on another local optimum,
     and the spread over seeds is the scale of that uncertainty."""
-    from latentgeo.measures.stage import measure_space
+    from latentgeo.stages.measures import measure_space
 
     params = load_profile(args.params)
     m = params.measures
@@ -526,8 +527,8 @@ def mode_regression(args, work: Path) -> None:
     and measure moved by an independent uniform draw within its stated tolerance (the tolerance
     file's rules for results/finetune and results/measures), ``draws`` times: how far each
     regression value and plot-table cell moves when its inputs move as far as they may."""
-    from latentgeo.config import load_params
-    from latentgeo.regression_stage import run_regression_stage
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.regression import run_regression_stage
     from latentgeo.verify.tolerances import load_tolerances
 
     params = load_params(args.params)

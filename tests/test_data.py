@@ -14,7 +14,7 @@ from latentgeo import io
 from latentgeo.cli import main
 from latentgeo.data import build, corpus, offline_tasks, sources
 from latentgeo.errors import LatentgeoError, OfflineError
-from latentgeo.tasks import OFFLINE_TASKS
+from latentgeo.downstream.tasks import OFFLINE_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,12 +30,14 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # builds data/ (and runs DVC)
 def test_build_is_byte_identical(built, tmp_path):
     again = tmp_path / "again"
     build.build_data(again)
     assert _files(built) == _files(again)
 
 
+@pytest.mark.slow  # builds data/ (and runs DVC)
 def test_build_matches_data_dvc(built, tmp_path):
     """A fresh build hashes to what data.dvc records, so `dvc status data.dvc` is clean."""
     repo = tmp_path / "repo"
@@ -54,6 +56,7 @@ def test_build_matches_data_dvc(built, tmp_path):
     assert "modified" in status.stdout or "changed" in status.stdout
 
 
+@pytest.mark.slow  # builds data/
 def test_manifest_lists_every_file_with_its_hash(built):
     manifest = io.read_json(built / "manifest.json")
     assert manifest["source"] == "packaged"
@@ -63,6 +66,7 @@ def test_manifest_lists_every_file_with_its_hash(built):
         assert io.file_sha256(built / rel) == info["sha256"]
 
 
+@pytest.mark.slow  # builds data/
 def test_corpus_is_clean_deduplicated_and_mixed(built):
     rows = io.read_jsonl(built / "corpus" / "sequences.jsonl")
     texts = [r["text"] for r in rows]
@@ -76,6 +80,7 @@ def test_corpus_is_clean_deduplicated_and_mixed(built):
     assert first["wikipedia"] > 100 and first["lee"] > 10  # any prefix mixes both sources
 
 
+@pytest.mark.slow  # builds data/
 @pytest.mark.parametrize("task", sorted(OFFLINE_TASKS))
 def test_offline_tasks_are_balanced_disjoint_and_well_formed(built, task):
     spec = OFFLINE_TASKS[task]
@@ -134,6 +139,7 @@ class _StandIn:
         raise AssertionError(name)
 
 
+@pytest.mark.slow  # builds data/ (and runs DVC)
 def test_hub_source_goes_through_the_loader(tmp_path):
     loader = _StandIn()
     manifest = build.build_data(tmp_path / "d", source="hub", loader=loader)

@@ -87,9 +87,9 @@ def _covered(path: str, deps: list[str]) -> bool:
 def test_closure_follows_relative_and_function_level_imports():
     """The walk itself: a notebook importing only the measures stage reaches its helpers, and
     modules imported inside functions (the deferred kind) are followed too."""
-    reached = code_closure("from latentgeo.measures.stage import run_measures_stage\n")
-    assert {"src/latentgeo/__init__.py", "src/latentgeo/measures/__init__.py",
-            "src/latentgeo/measures/stage.py", "src/latentgeo/measures/quantizers.py"} <= reached
+    reached = code_closure("from latentgeo.stages.measures import run_measures_stage\n")
+    assert {"src/latentgeo/__init__.py", "src/latentgeo/geometry/measures/__init__.py",
+            "src/latentgeo/stages/measures.py", "src/latentgeo/geometry/measures/quantizers.py"} <= reached
     assert not any("commands/" in p or "verify/" in p or "repro/" in p for p in reached)
     assert code_closure("import numpy\n") == set()
 

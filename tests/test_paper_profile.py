@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentgeo.config import NONSTANDARD_KINDS, load_params
-from latentgeo.finetune import FinetuneSettings, finetune_task
-from latentgeo.tasks import GLUE_TASKS
+import pytest
 
-from test_finetune import tiny_model  # noqa: F401  (a fixture)
-from test_finetune_data import glue_fixture_loader, write_glue
+from latentgeo.config.schema import NONSTANDARD_KINDS, load_params
+from latentgeo.downstream.finetune import FinetuneSettings
+from latentgeo.downstream.tasks import GLUE_TASKS
+from latentgeo.stages.finetune import finetune_task
+
+from test_downstream_finetune import tiny_model  # noqa: F401  (a fixture)
+from test_downstream_datasets_io import glue_fixture_loader, write_glue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +49,7 @@ def test_offline_profiles_need_no_network():
         assert params.data.source == "packaged" and params.finetune.suite == "offline", path.name
 
 
+@pytest.mark.slow  # fine-tunes a model on GLUE-shaped stand-ins
 def test_mnli_score_is_the_matched_accuracy(tiny_model, tmp_path):  # noqa: F811
     # Matched and mismatched hold the same pairs with different gold labels (0 vs 1) and the
     # training set teaches label 0, so the two accuracies differ: the score must be the matched

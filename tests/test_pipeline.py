@@ -15,7 +15,7 @@ import yaml
 
 from pipeline_utils import VENV, dvc, run
 
-pytestmark = pytest.mark.pipeline
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
 FIGURES = ["score_vs_alpha.png", "measures_vs_alpha.png", "score_vs_top_measures.png", "pearson_r.png"]
 

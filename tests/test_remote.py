@@ -26,6 +26,8 @@ import pytest
 
 from pipeline_utils import ROOT, VENV, dvc, git, run, tracked_files
 
+pytestmark = pytest.mark.slow  # DVC remotes through real servers: seconds per test
+
 LATENTGEO = str(VENV / "bin" / "latentgeo")
 
 
@@ -306,6 +308,7 @@ def test_ssh_round_trip_tiny_repo(tiny_repo, sshd, tmp_path):
 
 
 @pytest.mark.pipeline
+@pytest.mark.slow
 def test_ssh_round_trip_smoke_pipeline(smoke_repo, sshd, tmp_path):
     """The real promise: every output of the smoke pipeline survives push → clone → pull → repro."""
     _round_trip(smoke_repo, tmp_path / "ssh-store", sshd, tmp_path / "clone")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from latentgeo.config import ClusterParams, JobqueueParams
+from latentgeo.config.schema import ClusterParams, JobqueueParams
 from latentgeo.errors import LatentgeoError
 from latentgeo.repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 from latentgeo.repro import pipeline as repro_pipeline
@@ -28,6 +28,8 @@ from latentgeo.repro.cluster import jobqueue_cluster, resolve_cluster
 from latentgeo.repro.schedule import Scheduler
 from latentgeo.repro.worker import (StageCommand, run_stage_command, stage_environment, thread_environment,
                                     worker_slot)
+
+pytestmark = pytest.mark.slow  # DVC pipelines on Dask worker processes
 
 # a → b ─┐
 # x@1, x@2 ┴→ c ; bad → after (bad fails while its command is broken)
@@ -349,7 +351,7 @@ def test_pbs_job_script_from_the_same_section():
 
 
 def test_invalid_cluster_sections_are_refused():
-    from latentgeo.config import validate_params
+    from latentgeo.config.schema import validate_params
 
     base = yaml.safe_load((Path(__file__).resolve().parents[1] / "profiles" / "smoke.yaml").read_text())
     for section, words in [({"backend": "kubernetes"}, "cluster.backend"),
@@ -408,6 +410,7 @@ RESULT_TABLES = ["results/table.csv", "results/measures_family.csv", "results/re
 
 
 @pytest.mark.pipeline
+@pytest.mark.slow
 def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smoke_repo, tmp_path, monkeypatch):
     """`smoke_repo` is `make repro PROFILE=smoke`: `latentgeo repro` on a LocalCluster of two
     worker processes (this machine's default: 1 thread per stage). A fresh copy runs the plain

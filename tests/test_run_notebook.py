@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -43,6 +44,7 @@ def test_blocked_modules_fail_to_import_and_papermill_still_imports():
     assert out["loaded"] == []  # none of them was imported behind the block
 
 
+@pytest.mark.slow  # runs a notebook
 def test_launcher_runs_a_parameterised_notebook(tmp_path):
     nb = new_notebook(cells=[
         new_code_cell("x = 1\nMALLOC = []", metadata={"tags": ["parameters"]}),

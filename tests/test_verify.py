@@ -424,6 +424,7 @@ def test_numeric_changes_agree_with_dvc_metrics_diff(study):
 
 
 @pytest.mark.pipeline
+@pytest.mark.slow
 def test_smoke_rerun_on_another_float_path_reproduces_the_committed_reference(smoke_repo):
     """conftest's smoke run (two workers, one thread per stage: another floating-point path than
     the sequential all-core run that made the reference) verified against tests/reference/smoke: every result identical or within the

@@ -15,13 +15,19 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
+
+# The range of every seed (numpy, torch and FAISS generators all take a 32-bit unsigned integer).
+MAX_SEED = 2**32 - 1
+# Floats in every CSV the package writes: ten significant digits.
+CSV_FLOAT_FORMAT = "%.10g"
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -118,6 +124,20 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+def csv_text(frame) -> str:
+    """A pandas DataFrame as deterministic CSV text: no index, floats as :data:`CSV_FLOAT_FORMAT`,
+    ``\\n`` line ends, missing cells empty."""
+    return frame.to_csv(index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n", na_rep="")
+
+
+def write_csv(path: str | os.PathLike, frame) -> Path:
+    """Write a DataFrame as :func:`csv_text`, atomically. Returns the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(csv_text(frame), encoding="utf-8")
+    return path
+
+
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
@@ -206,3 +226,11 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """The step timer: wall-clock seconds of the block into ``timings[name]`` (not on an error)."""
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start

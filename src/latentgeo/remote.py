@@ -25,6 +25,7 @@ which it reports as an error).
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -32,7 +33,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
+
+# Deferred to the functions that use them, so that importing this module stays light: dvc.
 
 PROBE_TIMEOUT_S = 30.0
 FALLBACK = "`make repro` computes them locally"
@@ -219,8 +222,6 @@ def _fetch_each(outputs: tuple[str, ...], repo_root: str | Path) -> int:
     varies from run to run), so one missing object can keep complete outputs from arriving.
     Fetched in-process: one DVC start-up instead of one per output.
     """
-    import logging
-
     from dvc.repo import Repo
 
     logging.disable(logging.CRITICAL)  # DVC's own warnings: the caller summarises the failures

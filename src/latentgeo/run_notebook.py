@@ -23,6 +23,8 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+# Deferred to the functions that use them, so that importing this module stays light: papermill.
+
 # Optional imports of papermill and jsonschema that no stage needs (see the module docstring).
 UNUSED_OPTIONAL_MODULES = ("gcsfs", "pyarrow", "github", "rfc3987_syntax")
 

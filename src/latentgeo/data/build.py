@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import io
-from ..errors import LatentgeoError
-from . import SOURCES, corpus, offline_tasks, sources
+from latentgeo import io
+from latentgeo.data import SOURCES, corpus, offline_tasks, sources
+from latentgeo.errors import LatentgeoError
+from latentgeo.remote import pull
 
 DATA_SEED = 2406  # fixed: data/ must not depend on a profile (data.dvc tracks one build)
 PAPER_SEQUENCES_SOURCE = "paper-sequences"  # one of latentgeo.data.SOURCES
@@ -119,8 +120,6 @@ def get_data(out_dir: str = "data", *, source: str = "packaged", pull_timeout: f
         print(f"{out_dir}/ is up to date with {dvc_file}")
         return "current"
     if Path(dvc_file).exists():
-        from ..remote import pull  # probes the remote first, so a silent one costs seconds, not minutes
-
         report = pull([dvc_file], timeout=pull_timeout)
         if report.status == "pulled" and data_is_current(dvc_file):
             print(f"{out_dir}/ pulled from {report.remote}")

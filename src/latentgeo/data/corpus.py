@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .sources import Document
-from .text import is_clean_sentence, split_sentences, word_count
+from latentgeo.data.sources import Document
+from latentgeo.data.text import is_clean_sentence, split_sentences, word_count
 
 MIN_WORDS = 8
 MAX_WORDS = 60

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .corpus import document_sentences
-from .sources import BBC_CLASSES, Document
-from .text import normalise
+from latentgeo.data.corpus import document_sentences
+from latentgeo.data.sources import BBC_CLASSES, Document
+from latentgeo.data.text import normalise
 
 VALIDATION_FRACTION = 0.2
 BBC_LEAD_WORDS = 80
@@ -91,10 +91,6 @@ def shuffle_interior_words(sentence: str, rng: np.random.Generator) -> str | Non
         if [w.lower() for w in shuffled] != [w.lower() for w in interior]:
             return " ".join([words[0], *shuffled, words[-1]])
     return None
-
-
-def _cap(rows: list[dict], split: str) -> list[dict]:
-    return rows[: MAX_TRAIN if split == "train" else MAX_VALIDATION]
 
 
 def wiki_acceptability(pages: Sequence[Document], seed: int) -> Split:

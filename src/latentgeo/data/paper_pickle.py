@@ -34,7 +34,7 @@ import hashlib
 import pickletools
 from dataclasses import dataclass
 
-from ..errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
 
 STRING_OPCODES = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"})
 MEMO_PUT_OPCODES = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})

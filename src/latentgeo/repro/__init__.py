@@ -15,9 +15,20 @@ import os
 import uuid
 from pathlib import Path
 
-from ..errors import LatentgeoError
-from .cluster import ClusterChoice, open_client, resolve_cluster, usable_gpu_groups
-from .schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
+from latentgeo.config.schema import ClusterParams, load_params
+from latentgeo.errors import LatentgeoError
+from latentgeo.repro.cluster import (
+    ClusterChoice,
+    check_submit_command,
+    open_client,
+    resolve_cluster,
+    usable_gpu_groups,
+)
+from latentgeo.repro.pipeline import make_plan, open_repo
+from latentgeo.repro.schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
+from latentgeo.repro.worker import run_stage_command
+
+# Imported inside the functions that use them (heavy, or rarely needed): distributed, dvc.
 
 __all__ = ["reproduce", "cluster_section", "Outcome", "UP_TO_DATE", "RESTORED", "RAN", "FAILED", "SKIPPED"]
 
@@ -25,8 +36,6 @@ __all__ = ["reproduce", "cluster_section", "Outcome", "UP_TO_DATE", "RESTORED", 
 def cluster_section(params_file: str | os.PathLike):
     """The ``cluster:`` section of a profile (defaults when the file has none). The whole profile is
     validated, so an invalid section is refused with the key, value and what is allowed."""
-    from ..config import ClusterParams, load_params
-
     path = Path(params_file)
     if not path.is_file():
         return ClusterParams()
@@ -43,8 +52,6 @@ class _LazyClient:
         if choice.kind == "address":
             self._open()
         elif choice.kind != "local":
-            from .cluster import check_submit_command
-
             check_submit_command(choice.kind)  # before any stage runs
 
     def _open(self):
@@ -53,8 +60,6 @@ class _LazyClient:
         return self.client
 
     def submit(self, spec, resources):
-        from .worker import run_stage_command
-
         return self._open().submit(run_stage_command, spec, pure=False, resources=resources,
                                    key=f"stage-{spec.name}-{uuid.uuid4().hex[:8]}")
 
@@ -95,8 +100,6 @@ def _reproduce_here(targets: list[str], choice: ClusterChoice, connect_timeout: 
                     progress_stream) -> Outcome:
     from dvc.lock import LockError
     from dvc.repo import lock_repo
-
-    from .pipeline import make_plan, open_repo
 
     repo = open_repo(".")
     # Ctrl-C creates this file; workers poll it (shared file system) and end their commands.

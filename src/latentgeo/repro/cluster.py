@@ -13,11 +13,13 @@ import logging
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..config import CLUSTER_BACKENDS, ClusterParams, JobqueueParams
-from ..errors import LatentgeoError
-from .worker import ignore_sigint
+from latentgeo.config.schema import CLUSTER_BACKENDS, ClusterParams, JobqueueParams
+from latentgeo.errors import LatentgeoError
+from latentgeo.repro.worker import ignore_sigint
+
+# Imported inside the functions that use them (heavy, or rarely needed): dask_jobqueue, distributed.
 
 # Worker processes of `latentgeo repro` on one machine when neither the flag nor the profile says:
 # two measured fastest on the 2-core development machine (docs/cluster.md); never more than cores.
@@ -154,8 +156,6 @@ def usable_gpu_groups(choice: ClusterChoice) -> ClusterChoice:
     """``choice`` with GPU requests dropped where they cannot be met: a local machine with fewer
     GPUs than workers (each worker pins one GPU) runs those stages on whatever device they pick.
     Jobqueue workers offer GPUs from the profile; a user's scheduler is trusted to offer them."""
-    from dataclasses import replace
-
     if choice.kind == "local" and choice.gpu_groups and local_gpu_count() < choice.workers:
         return replace(choice, gpu_groups=frozenset())
     return choice

@@ -20,8 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LatentgeoError
-from .worker import StageCommand, thread_environment
+from latentgeo.errors import LatentgeoError
+from latentgeo.repro.worker import StageCommand, thread_environment
+
+# Deferred to the functions that use them, so that importing this module stays light: dvc.
 
 LOG_DIR = Path(".dvc") / "tmp" / "repro"
 

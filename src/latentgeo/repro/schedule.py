@@ -15,8 +15,8 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import pipeline
-from .worker import StageResult, remove_outputs
+from latentgeo.repro import pipeline
+from latentgeo.repro.worker import StageResult, remove_outputs
 
 # Settled states.
 UP_TO_DATE, RESTORED, RAN, FAILED, SKIPPED = "up to date", "restored", "ran", "failed", "skipped"

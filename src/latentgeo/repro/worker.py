@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Imported inside the functions that use them (heavy, or rarely needed): dask, distributed, dvc, psutil.
+
 # Variables that bound a stage's thread pools: OpenMP (torch's intra-op pool, FAISS), MKL,
 # OpenBLAS, numexpr. (Code that calls torch.set_num_threads itself overrides them.)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")

@@ -19,9 +19,9 @@ value, against the tolerances measured and stated in ``tolerances/<profile>.yaml
 * :mod:`.study` — the whole study and its one-line verdict.
 """
 
-from .compare import IDENTICAL, OUT, WITHIN, FileVerdict, compare_result
-from .study import NOT_REPRODUCED, REPRODUCED_IDENTICAL, REPRODUCED_WITHIN, Verification, verify_study
-from .tolerances import ToleranceFile, load_tolerances
+from latentgeo.verify.compare import IDENTICAL, OUT, WITHIN, FileVerdict, compare_result
+from latentgeo.verify.study import NOT_REPRODUCED, REPRODUCED_IDENTICAL, REPRODUCED_WITHIN, Verification, verify_study
+from latentgeo.verify.tolerances import ToleranceFile, load_tolerances
 
 __all__ = [
     "IDENTICAL", "WITHIN", "OUT", "FileVerdict", "compare_result",

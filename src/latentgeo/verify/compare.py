@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from .tolerances import ToleranceFile, ToleranceRule
+from latentgeo.verify.tolerances import ToleranceFile, ToleranceRule
 
 IDENTICAL, WITHIN, OUT = "identical", "within tolerance", "OUT of tolerance"
 MISSING = object()  # a leaf the other side lacks

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
+
+# Deferred to the functions that use them, so that importing this module stays light: dvc.
 
 
 def _git(repo: str | os.PathLike, *args: str, check: bool = True) -> subprocess.CompletedProcess:

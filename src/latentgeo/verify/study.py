@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LatentgeoError
-from .compare import IDENTICAL, OUT, WITHIN, FileVerdict, compare_result
-from .sources import (
+from latentgeo.errors import LatentgeoError
+from latentgeo.verify.compare import IDENTICAL, OUT, WITHIN, FileVerdict, compare_result
+from latentgeo.verify.sources import (
     committed_files,
     committed_text,
     join,
@@ -27,7 +27,7 @@ from .sources import (
     resolve_revision,
     workspace_files,
 )
-from .tolerances import Profile, ToleranceFile, default_tolerance_path, load_tolerances, read_profile
+from latentgeo.verify.tolerances import Profile, ToleranceFile, default_tolerance_path, load_tolerances, read_profile
 
 REPRODUCED_IDENTICAL = "reproduced: identical"
 REPRODUCED_WITHIN = "reproduced within tolerance"

@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import LatentgeoError
+from latentgeo.errors import LatentgeoError
 
 TOLERANCES_DIR = "tolerances"
 ROW_SEP = "\x00"  # row globs have no separator: * matches any run of characters

@@ -1,0 +1,413 @@
+"""Figures of the regression analysis, drawn with seaborn/matplotlib into PNG files.
+
+Every figure is deterministic to the byte, so DVC sees an unchanged output when nothing changed:
+figures are built on the Agg canvas (no pyplot state), inside a fixed style (fonts shipped with
+matplotlib, fixed sizes and dpi), seaborn's bootstrap bands get an explicit ``seed``, and the PNG
+carries no software/version metadata. Each figure names the task suite and the profile that made
+it. Functions take the results table (:mod:`latentgeo.analysis.table`) and/or a regression result
+(:func:`latentgeo.analysis.regression.regress`) and an output path, and return the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import textwrap
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from latentgeo.analysis.regression import partial_table, pearson_table
+from latentgeo.analysis.table import SCORE_AVERAGE, measure_columns, score_columns
+from latentgeo.errors import LatentgeoError
+from latentgeo.io import atomic_output
+
+# Imported inside the functions that use them (heavy, or rarely needed): matplotlib, seaborn.
+
+DPI = 150
+N_BOOT = 1000
+CI = ("ci", 95)
+NONSTANDARD = "non-standard"
+# Fonts and sizes pinned so the bytes do not depend on the user's matplotlibrc.
+_RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 7,
+    "figure.titlesize": 10,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+    "savefig.bbox": "standard",
+    "svg.hashsalt": "latentgeo",
+}
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """A fixed seaborn/matplotlib style for the duration of one figure."""
+    import matplotlib
+    import seaborn as sns
+
+    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper"), **_RC}
+    with matplotlib.rc_context(rc):
+        yield
+
+
+def new_figure(width: float, height: float):
+    """A new figure on the Agg canvas, sized in inches, with a constrained layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write the figure as PNG without version metadata, atomically."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+    return path
+
+
+def provenance(suite: str, profile: str, note: str | None = None) -> str:
+    """The label every figure carries: which suite and profile produced it."""
+    text = f"suite: {suite} · profile: {profile}"
+    return f"{text} · {note}" if note else text
+
+
+def _title(fig, title: str, suite: str, profile: str, note: str | None) -> None:
+    fig.suptitle(f"{title}\n{provenance(suite, profile, note)}")
+
+
+def _alpha_axis(ax, alphas: np.ndarray) -> None:
+    """α axis in percent, logarithmic above the smallest positive level so 0 stays visible."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    positive = alphas[np.isfinite(alphas) & (alphas > 0)]
+    if positive.size:
+        linthresh = float(positive.min())
+        ax.set_xscale("symlog", linthresh=linthresh)
+        # No negative half: α ≥ 0. A little room left of 0 and right of the largest level.
+        ax.set_xlim(-0.25 * linthresh, float(positive.max()) * 1.4)
+        # Ticks at 0 and at the decades inside the logarithmic part, written as plain numbers:
+        # a decade below the threshold would sit on top of the 0 tick.
+        low, high = math.floor(math.log10(linthresh)), math.ceil(math.log10(positive.max()))
+        decades = [10.0**k for k in range(low, high + 1) if linthresh <= 10.0**k <= positive.max() * 1.4]
+        ax.xaxis.set_major_locator(FixedLocator([0.0, *decades]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_xlabel("noise level α (%)")
+
+
+def _swept(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the noise sweep (those with an α: base and perturbed models)."""
+    if "alpha" not in table.columns:
+        raise LatentgeoError("the table has no 'alpha' column; cannot plot against the noise level")
+    rows = table[table["alpha"].notna()]
+    if rows.empty:
+        raise LatentgeoError("no row of the table has a noise level α")
+    return rows
+
+
+def _nonstandard(table: pd.DataFrame) -> pd.DataFrame:
+    if "family" not in table.columns:
+        return table.iloc[0:0]
+    return table[table["family"] == NONSTANDARD]
+
+
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def plot_score_vs_alpha(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    suite: str,
+    profile: str,
+    seed: int = 0,
+    note: str | None = None,
+) -> Path:
+    """Score of every task and their average vs. α (mean over seeds, seeded 95 % bootstrap band).
+
+    The non-standard models, which have no α, are drawn as dotted horizontal lines at their
+    average score.
+    """
+    import seaborn as sns
+
+    scores = score_columns(table)
+    if not scores:
+        raise LatentgeoError("the table has no score_* columns")
+    rows = _swept(table)
+    long = rows.melt(id_vars=["model", "alpha"], value_vars=scores, var_name="task", value_name="score")
+    long["task"] = long["task"].str.removeprefix("score_")
+    tasks = [c.removeprefix("score_") for c in scores]
+    colours = sns.color_palette("tab10", len(tasks))
+    palette = {t: (0.0, 0.0, 0.0) if t == "average" else colours[i] for i, t in enumerate(tasks)}
+    with figure_style():
+        fig = new_figure(7.0, 4.4)
+        ax = fig.add_subplot()
+        sns.lineplot(
+            data=long, x="alpha", y="score", hue="task", hue_order=tasks, palette=palette,
+            errorbar=CI, n_boot=N_BOOT, seed=seed, marker="o", markersize=4, ax=ax,
+        )
+        if SCORE_AVERAGE in table.columns:
+            # Labelled in the legend, not on the plot: their levels are often close together.
+            styles = (":", "--", "-.")
+            for i, (_, row) in enumerate(_nonstandard(table).iterrows()):
+                ax.axhline(row[SCORE_AVERAGE], color="0.35", linestyle=styles[i % len(styles)],
+                           linewidth=1, label=f"{row['model']}\n(non-standard, average)")
+        _alpha_axis(ax, rows["alpha"].to_numpy())
+        ax.set_ylabel("score (task metric)")
+        ax.legend(title="task", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        _title(fig, "Downstream score vs. noise level", suite, profile, note)
+        return save_figure(fig, path)
+
+
+def plot_measures_vs_alpha(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    suite: str,
+    profile: str,
+    measures: Sequence[str] | None = None,
+    seed: int = 0,
+    ncols: int = 4,
+    note: str | None = None,
+) -> Path:
+    """A grid with one panel per measure vs. α (mean over seeds, seeded 95 % bootstrap band).
+
+    ``measures`` defaults to every measure column with a value. Non-standard models are dashed
+    horizontal lines, one colour per model.
+    """
+    import seaborn as sns
+
+    rows = _swept(table)
+    if measures is None:
+        measures = [m for m in measure_columns(table) if table[m].notna().any()]
+    missing = [m for m in measures if m not in table.columns]
+    if missing:
+        raise LatentgeoError(f"measure columns {missing} are not in the table")
+    if not measures:
+        raise LatentgeoError("no measure columns to plot")
+    others = _nonstandard(table)
+    colours = sns.color_palette("Set1", max(1, len(others)) + 1)[1:]
+    nrows, ncols = _grid(len(measures), ncols)
+    with figure_style():
+        fig = new_figure(2.9 * ncols, 2.3 * nrows + 0.8)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        handles = {}
+        for ax, measure in zip(axes.flat, measures):
+            sns.lineplot(
+                data=rows, x="alpha", y=measure, errorbar=CI, n_boot=N_BOOT, seed=seed,
+                marker="o", markersize=3, color="C0", ax=ax,
+            )
+            for colour, (_, row) in zip(colours, others.iterrows()):
+                if pd.notna(row[measure]):
+                    line = ax.axhline(row[measure], color=colour, linestyle="--", linewidth=1)
+                    handles.setdefault(str(row["model"]), line)
+            _alpha_axis(ax, rows["alpha"].to_numpy())
+            ax.set_title(measure)
+            ax.set_ylabel("")
+        for ax in list(axes.flat)[len(measures):]:
+            ax.set_visible(False)
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                       ncols=min(4, len(handles)), title="non-standard models")
+        _title(fig, "Geometric measures vs. noise level", suite, profile, note)
+        return save_figure(fig, path)
+
+
+def _fit_mask(table: pd.DataFrame, regression: dict) -> pd.Series:
+    """Rows the per-measure lines were fitted on (the held-out family excluded)."""
+    holdout = regression.get("holdout")
+    if holdout and holdout["column"] in table.columns:
+        return table[holdout["column"]] != holdout["value"]
+    return pd.Series(True, index=table.index)
+
+
+def plot_score_vs_top_measures(
+    table: pd.DataFrame,
+    regression: dict,
+    path: str | os.PathLike,
+    *,
+    suite: str,
+    profile: str,
+    k: int = 4,
+    seed: int = 0,
+    ncols: int = 4,
+    note: str | None = None,
+) -> Path:
+    """The score against the ``k`` measures with the largest |r|, with the OLS line.
+
+    Points of the fit are coloured by α; the band is seaborn's seeded 95 % bootstrap interval of
+    the line; held-out (non-standard) models are red crosses, labelled. Panel titles give r with
+    its CI and n from ``regression``.
+    """
+    import seaborn as sns
+    from matplotlib.colors import SymLogNorm
+
+    if k < 1:
+        raise LatentgeoError(f"k must be at least 1, got {k}")
+    score = regression["score"]
+    top = list(regression["ranking"][:k])
+    missing = [c for c in [score, *top] if c not in table.columns]
+    if missing:
+        raise LatentgeoError(f"columns {missing} of the regression result are not in the table")
+    fit_mask = _fit_mask(table, regression)
+    has_alpha = "alpha" in table.columns and table["alpha"].notna().any()
+    norm = None
+    if has_alpha:
+        alphas = table["alpha"].to_numpy(dtype="float64")
+        positive = alphas[np.isfinite(alphas) & (alphas > 0)]
+        linthresh = float(positive.min()) if positive.size else 1.0
+        norm = SymLogNorm(linthresh=linthresh, vmin=0.0, vmax=float(np.nanmax(alphas)) or 1.0)
+    nrows, ncols = _grid(len(top), ncols)
+    with figure_style():
+        fig = new_figure(3.2 * ncols + (0.8 if has_alpha else 0), 3.0 * nrows + 0.7)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        mappable = held_marker = None
+        for ax, measure in zip(axes.flat, top):
+            used = table[[score, measure]].notna().all(axis=1)
+            fit_rows = table[fit_mask & used]
+            held = table[~fit_mask & used]
+            sns.regplot(
+                data=fit_rows, x=measure, y=score, scatter=False, ci=95, n_boot=N_BOOT, seed=seed,
+                color="0.2", line_kws={"linewidth": 1.2}, ax=ax,
+            )
+            if has_alpha:
+                mappable = ax.scatter(
+                    fit_rows[measure], fit_rows[score], c=fit_rows["alpha"], cmap="viridis",
+                    norm=norm, s=18, edgecolors="none", zorder=3,
+                )
+            else:
+                ax.scatter(fit_rows[measure], fit_rows[score], color="C0", s=18, zorder=3)
+            if not held.empty:
+                held_marker = ax.scatter(held[measure], held[score], marker="X", color="C3", s=45,
+                                         zorder=4)
+                for i, (_, row) in enumerate(held.iterrows()):
+                    text = ax.annotate(
+                        str(row.get("model", "")), (row[measure], row[score]),
+                        xytext=(-4, 4 + 8 * (i % 2)), textcoords="offset points", ha="right",
+                        fontsize=6, color="C3",
+                    )
+                    text.set_in_layout(False)  # labels must not squeeze the panels
+            ax.margins(x=0.1, y=0.1)
+            fit = regression["measures"][measure]
+            ax.set_title(
+                f"{measure}\nr = {fit['r']:.2f} [{fit['r_ci_low']:.2f}, {fit['r_ci_high']:.2f}],"
+                f" n = {fit['n']}"
+            )
+            ax.set_xlabel(measure)
+            ax.set_ylabel(score)
+        for ax in list(axes.flat)[len(top):]:
+            ax.set_visible(False)
+        if mappable is not None:
+            fig.colorbar(mappable, ax=axes, label="noise level α (%)", shrink=0.8)
+        if held_marker is not None:
+            fig.legend([held_marker], ["held out: non-standard models (not in the fit)"],
+                       loc="outside lower center")
+        _title(fig, f"{score} vs. the {len(top)} strongest measures (OLS, 95 % band)", suite,
+               profile, note)
+        return save_figure(fig, path)
+
+
+def plot_pearson_r(
+    regression: dict,
+    path: str | os.PathLike,
+    *,
+    suite: str,
+    profile: str,
+    note: str | None = None,
+) -> Path:
+    """Pearson r of the score with every measure and its 95 % CI (Fisher z), sorted by r."""
+    frame = pearson_table(regression)
+    if frame.empty:
+        raise LatentgeoError("the regression result holds no fitted measure")
+    frame = frame.iloc[::-1].reset_index(drop=True)  # strongest positive on top
+    y = np.arange(len(frame))
+    r = frame["r"].to_numpy()
+    low = np.nan_to_num(r - frame["ci_low"].to_numpy(), nan=0.0)
+    high = np.nan_to_num(frame["ci_high"].to_numpy() - r, nan=0.0)
+    n_range = f"n = {frame['n'].min()}" if frame["n"].nunique() == 1 else (
+        f"n = {frame['n'].min()}–{frame['n'].max()}"
+    )
+    with figure_style():
+        fig = new_figure(6.0, max(2.6, 0.26 * len(frame) + 1.4))
+        ax = fig.add_subplot()
+        for sign, colour in ((r >= 0, "C0"), (r < 0, "C3")):
+            if sign.any():
+                ax.errorbar(r[sign], y[sign], xerr=[low[sign], high[sign]], fmt="o", color=colour,
+                            markersize=4, capsize=2, linewidth=1)
+        ax.axvline(0.0, color="0.3", linewidth=0.8)
+        ax.set_yticks(y, frame["measure"].tolist())
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-0.7, len(frame) - 0.3)
+        ax.set_xlabel(f"Pearson r with {regression['score']} (95 % CI, Fisher z; {n_range})")
+        _title(fig, "Correlation of each measure with the downstream score", suite, profile, note)
+        return save_figure(fig, path)
+
+
+def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, label: str) -> Path:
+    """Per measure (one row each, strongest |r| on top): its Pearson r with the score (grey) and
+    its partial r given the controls (blue; filled when Holm-adjusted p < 0.05), joined by a line.
+
+    A long line towards 0 marks a measure that mostly tracks the controls (e.g. the noise level).
+    Measures whose partial r is undefined (too few rows) show r alone, and a note says why. A
+    figure is written even when no partial r is defined or the result has no controls (it then
+    says so), so a stage that declares it always has its output.
+    """
+    if regression.get("controls"):
+        frame = partial_table(regression)
+        controls = ", ".join(regression["controls"]["exprs"])
+        note = None
+        undefined = frame[frame["partial_r"].isna()]
+        if not undefined.empty:
+            reason = regression["measures"][undefined["measure"].iloc[0]].get("partial_undefined")
+            note = f"partial r undefined for {len(undefined)} of {len(frame)} measures: {reason}"
+    else:
+        frame = pearson_table(regression)
+        frame = frame.assign(partial_r=float("nan"), partial_p_holm=float("nan"), partial_n=float("nan"))
+        frame = frame.reindex(frame["r"].abs().sort_values(ascending=False, kind="mergesort").index)
+        controls, note = "(none)", "no controls were given: partial r not computed"
+    frame = frame.iloc[::-1].reset_index(drop=True)  # strongest |r| at the top
+    y = np.arange(len(frame))
+    r = frame["r"].to_numpy(dtype="float64")
+    pr = frame["partial_r"].to_numpy(dtype="float64")
+    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < 0.05)
+    n = sorted({int(v) for v in frame["partial_n"].dropna()})
+    n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "")
+    with figure_style():
+        fig = new_figure(6.4, max(2.8, 0.24 * len(frame) + 1.8))
+        ax = fig.add_subplot()
+        defined = np.isfinite(pr)
+        for yi, a, b in zip(y[defined], r[defined], pr[defined]):
+            ax.plot([a, b], [yi, yi], color="0.75", linewidth=1.2, zorder=1)
+        ax.scatter(r, y, color="0.45", s=16, zorder=2, label="r")
+        filled, hollow = defined & significant, defined & ~significant
+        ax.scatter(pr[filled], y[filled], color="C0", s=22, zorder=3,
+                   label="partial r, Holm p < 0.05")
+        ax.scatter(pr[hollow], y[hollow], facecolors="white", edgecolors="C0", s=22, zorder=3,
+                   label="partial r, not significant after Holm")
+        ax.axvline(0.0, color="0.3", linewidth=0.8)
+        ax.set_yticks(y, frame["measure"].tolist())
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-0.7, len(frame) - 0.3)
+        ax.set_xlabel(f"correlation with {regression['score']}; partial r given {controls}"
+                      + (f" ({n_text})" if n_text else ""))
+        fig.legend(loc="outside lower center", ncols=3)
+        if note:
+            ax.set_title("\n".join(textwrap.wrap(note, 95)), fontsize=7)
+        fig.suptitle(f"{title}\n{label}")
+        return save_figure(fig, path)

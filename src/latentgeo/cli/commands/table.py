@@ -1,0 +1,36 @@
+"""``latentgeo table``: join fine-tuning scores and measures into results/table.csv."""
+
+from __future__ import annotations
+
+import argparse
+
+from latentgeo.analysis.table import build_results_table, measure_columns, score_columns, write_results_table
+from latentgeo.cli.commands import add_output_arguments
+from latentgeo.config.schema import load_params
+from latentgeo.io import check_output_path
+
+
+def _table(args: argparse.Namespace) -> int:
+    models = None
+    if args.params:
+        models = load_params(args.params).perturb.model_ids()
+    check_output_path(args.out, overwrite=args.overwrite)
+    table = build_results_table(args.finetune_dir, args.measures_dir, models)
+    write_results_table(table, args.out, overwrite=args.overwrite)
+    print(f"{args.out}: {len(table)} models, {len(score_columns(table))} score columns, "
+          f"{len(measure_columns(table))} measure columns")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "table", help="build the results table (one row per model: scores and measures)"
+    )
+    parser.add_argument("--finetune-dir", required=True,
+                        help="folder of <model_id>/<task>.json fine-tuning results")
+    parser.add_argument("--measures-dir", required=True, help="folder of <model_id>.json measures")
+    parser.add_argument("--params", default=None,
+                        help="keep exactly the models this params file builds (default: every "
+                             "model found)")
+    add_output_arguments(parser, "output CSV (e.g. results/table.csv)")
+    parser.set_defaults(func=_table)

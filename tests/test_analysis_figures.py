@@ -1,0 +1,125 @@
+"""The regression figures: deterministic bytes, no version metadata, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentgeo.errors import LatentgeoError
+from latentgeo.analysis.figures import (
+    plot_measures_vs_alpha,
+    plot_pearson_r,
+    plot_score_vs_alpha,
+    plot_score_vs_top_measures,
+    provenance,
+)
+from latentgeo.analysis.regression import regress
+
+LABEL = {"suite": "offline", "profile": "smoke"}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """Two seeds per α (so seaborn draws bootstrap bands) plus two non-standard models."""
+    rng = np.random.default_rng(0)
+    alphas = [0.0, 0.5, 1.0, 5.0, 25.0, 100.0]
+    rows = []
+    for alpha in alphas:
+        for seed in (1, 2):
+            level = np.log1p(alpha)
+            rows.append({"model": f"m-a{alpha:g}-s{seed}", "family": "base" if alpha == 0 else "perturbed",
+                         "alpha": alpha, "seed": seed, "level": level})
+    rows += [{"model": "m-untrained-s1", "family": "non-standard", "alpha": np.nan, "seed": 1, "level": 6.0},
+             {"model": "m-shuffled-s1", "family": "non-standard", "alpha": np.nan, "seed": 1, "level": 5.5}]
+    frame = pd.DataFrame(rows)
+    n, level = len(frame), frame.pop("level").to_numpy()
+    frame["suite"] = "offline"
+    frame["score_bbc-topic"] = 0.9 - 0.1 * level + rng.normal(0, 0.02, n)
+    frame["score_wiki-adjacency"] = 0.8 - 0.05 * level + rng.normal(0, 0.02, n)
+    frame["score_average"] = frame[["score_bbc-topic", "score_wiki-adjacency"]].mean(axis=1)
+    frame["lsq_patchiness"] = 1 + level + rng.normal(0, 0.1, n)
+    frame["pq_patchiness"] = 1 + 0.2 * level + rng.normal(0, 0.3, n)
+    frame["spread_isoscore"] = rng.uniform(0, 1, n)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def regression(table) -> dict:
+    return regress(table, "score_average", group="family")
+
+
+def _draw_all(table, regression, folder):
+    return [
+        plot_score_vs_alpha(table, folder / "a.png", seed=3, **LABEL),
+        plot_measures_vs_alpha(table, folder / "b.png", seed=3, **LABEL),
+        plot_score_vs_top_measures(table, regression, folder / "c.png", k=2, seed=3, **LABEL),
+        plot_pearson_r(regression, folder / "d.png", note="patchiness: paper form", **LABEL),
+    ]
+
+
+@pytest.mark.slow  # draws every figure twice
+def test_figures_are_identical_bytes_twice(table, regression, tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = _draw_all(table, regression, tmp_path / "one")
+    second = _draw_all(table, regression, tmp_path / "two")
+    for a, b in zip(first, second):
+        data = a.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert data == b.read_bytes(), a.name
+        assert b"Software" not in data and b"matplotlib" not in data.lower()
+    # Only the finished files: no temporary left behind.
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
+
+
+def test_bootstrap_seed_reaches_the_bands(tmp_path):
+    # Five seeds per α: the band's percentiles then depend on which resamples were drawn.
+    rng = np.random.default_rng(1)
+    alpha = np.repeat([0.0, 1.0, 10.0], 5)
+    table = pd.DataFrame({"model": [f"m{i}" for i in range(15)], "family": "perturbed",
+                          "alpha": alpha, "score_average": 1 - alpha / 20 + rng.normal(0, 0.05, 15)})
+    a = plot_score_vs_alpha(table, tmp_path / "s0.png", seed=0, **LABEL).read_bytes()
+    b = plot_score_vs_alpha(table, tmp_path / "s1.png", seed=1, **LABEL).read_bytes()
+    again = plot_score_vs_alpha(table, tmp_path / "s0b.png", seed=0, **LABEL).read_bytes()
+    assert a == again and a != b
+
+
+def test_provenance_label():
+    assert provenance("offline", "default") == "suite: offline · profile: default"
+    assert provenance("glue", "paper", "patchiness: paper form").endswith("· patchiness: paper form")
+
+
+def test_bad_inputs_are_refused(table, regression, tmp_path):
+    with pytest.raises(LatentgeoError, match="measure columns \\['nope'\\]"):
+        plot_measures_vs_alpha(table, tmp_path / "x.png", measures=["nope"], **LABEL)
+    with pytest.raises(LatentgeoError, match="no 'alpha' column"):
+        plot_score_vs_alpha(table.drop(columns="alpha"), tmp_path / "x.png", **LABEL)
+    with pytest.raises(LatentgeoError, match="not in the table"):
+        plot_score_vs_top_measures(table.drop(columns="lsq_patchiness"), regression,
+                                   tmp_path / "x.png", **LABEL)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("alphas", "ticks"),
+    [
+        ([0.0, 0.5, 1.0, 2.0, 10.0, 100.0], [0.0, 1.0, 10.0, 100.0]),  # 0.1 would sit on 0
+        ([0.0, 0.01, 0.1, 1.0], [0.0, 0.01, 0.1, 1.0]),
+        ([0.0, 3.0, 25.0], [0.0, 10.0]),
+    ],
+)
+def test_alpha_axis_ticks_are_zero_and_decades_of_the_log_part(alphas, ticks):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from latentgeo.analysis.figures import _alpha_axis
+
+    ax = Figure().add_subplot()
+    ax.plot(alphas, np.ones(len(alphas)))
+    _alpha_axis(ax, np.asarray(alphas))
+    assert list(ax.get_xticks()) == ticks
+    labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ticks)]
+    assert labels == [f"{t:g}" for t in ticks]

@@ -1,0 +1,126 @@
+"""The parameter schema: every profile is valid; bad values are refused fast, naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from latentgeo.cli import main
+from latentgeo.config.schema import load_params, validate_params
+from latentgeo.errors import LatentgeoError
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = [ROOT / "params.yaml", *sorted((ROOT / "profiles").glob("*.yaml"))]
+
+
+def _default() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_every_profile_is_valid(path):
+    params = load_params(path)
+    assert params.profile == ("default" if path.name == "params.yaml" else path.stem)
+
+
+def test_profiles_share_one_schema():
+    keys = lambda d, pre="": {f"{pre}{k}" for k in d} | {  # noqa: E731
+        x for k, v in d.items() if isinstance(v, dict) for x in keys(v, f"{pre}{k}.")
+    }
+    reference = keys(_default())
+    for path in PROFILES[1:]:
+        assert keys(yaml.safe_load(path.read_text())) == reference, path.name
+
+
+def test_noise_key_names_alpha():
+    assert "alphas" in _default()["perturb"]
+
+
+def _refusal(raw: dict) -> str:
+    with pytest.raises(LatentgeoError) as info:
+        validate_params(raw, "test.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "edit, key, fragment",
+    [
+        (lambda p: p["perturb"].__setitem__("alphas", [0, -5]), "perturb.alphas.1", "-5"),
+        (lambda p: p["perturb"].__setitem__("alphas", [0, 150]), "perturb.alphas.1", "150"),
+        (lambda p: p["perturb"].__setitem__("alphas", [5, 10]), "perturb.alphas", "must include 0"),
+        (lambda p: p["finetune"].__setitem__("tasks", []), "finetune.tasks", "at least 1"),
+        (lambda p: p["finetune"].__setitem__("tasks", ["cola"]), "finetune", "not in suite 'offline'"),
+        (lambda p: p["finetune"].__setitem__("precision", "fp16"), "finetune.precision", "'bf16'"),
+        (lambda p: p["measures"].__setitem__("m", 16), "measures", "m × nbits"),
+        (lambda p: p["measures"].__setitem__("nbits", 30), "measures.nbits", "16"),
+        (lambda p: p["measures"].__setitem__("quantizers", ["opq"]), "measures.quantizers.0", "'pq'"),
+        (lambda p: p["perturb"].__setitem__("base_model", "minilm-l7"), "perturb.base_model", "unknown model"),
+        (lambda p: p["embed"].__setitem__("batch_size", "big"), "embed.batch_size", "integer"),
+        (lambda p: p["perturb"].__setitem__("colour", 1), "perturb.colour", "unknown key"),
+        (lambda p: p["stitching"].__setitem__("encoders", ["minilm-l6", "clip"]), "stitching.encoders", "clip"),
+        (lambda p: p["stitching"].__setitem__("anchors", 10_000), "stitching", "below n_sentences"),
+        (lambda p: p["stitching"].__setitem__("corpus_sentences", 100), "stitching", "must exceed anchors"),
+        (lambda p: p["stitching"].__setitem__("anchor_sweep", []), "stitching.anchor_sweep", "at least 1"),
+        (lambda p: p["stitching"].__setitem__("corpus_sentences", 0), "stitching.corpus_sentences", "greater than 0"),
+    ],
+)
+def test_bad_values_are_refused_with_key_value_and_rule(edit, key, fragment):
+    raw = _default()
+    edit(raw)
+    message = _refusal(raw)
+    assert key in message
+    assert fragment in message
+
+
+def test_missing_section_is_named():
+    raw = _default()
+    del raw["measures"]
+    assert "measures" in _refusal(raw)
+
+
+def test_cli_check_rejects_negative_alpha_fast(tmp_path):
+    bad = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text().replace("alphas: [0,", "alphas: [-5, 0,")
+    assert "-5" in text
+    bad.write_text(text)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "latentgeo.cli", "params", "check", str(bad)],
+                          capture_output=True, text=True)
+    assert time.monotonic() - start < 5
+    assert proc.returncode == 2
+    assert "perturb.alphas" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_check_accepts_default(capsys):
+    assert main(["params", "check", str(ROOT / "params.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_cli_check_missing_file(capsys, tmp_path):
+    assert main(["params", "check", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_use_profile_switches_and_refuses_unknown(tmp_path, monkeypatch, capsys):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "smoke.yaml").write_text((ROOT / "profiles" / "smoke.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "use", "smoke"]) == 0
+    assert load_params(tmp_path / "params.yaml").profile == "smoke"
+    assert main(["params", "use", "gpu-huge"]) == 2
+    assert "unknown profile" in capsys.readouterr().err
+
+
+def test_data_source_names_the_allowed_sources():
+    raw = _default()
+    raw["data"]["source"] = "ftp"
+    message = _refusal(raw)
+    assert "data.source" in message
+    assert all(f"'{s}'" in message for s in ("packaged", "hub", "paper-sequences"))
+    raw["data"]["source"] = "paper-sequences"
+    assert validate_params(raw).data.source == "paper-sequences"
