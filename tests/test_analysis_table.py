@@ -146,6 +146,22 @@ def test_model_ids_select_exactly_the_profile_rows(tmp_path):
     assert len(build_results_table(finetune, measures, wanted[:1])) == 1
 
 
+def test_tasks_select_exactly_the_profile_score_columns(tmp_path):
+    """A smoke run in a clone of the study finds the default profile's other task files beside
+    its own: with the profile's tasks they never enter the table or the average."""
+    finetune, measures = write_fixture(tmp_path)
+    full = build_results_table(finetune, measures)
+    one = build_results_table(finetune, measures, tasks=[TASKS[1]])
+    assert [c for c in one.columns if c.startswith("score_")] == [f"score_{TASKS[1]}", "score_average"]
+    np.testing.assert_array_equal(one["score_average"], full[f"score_{TASKS[1]}"])
+    assert one.drop(columns=[f"score_{TASKS[1]}", "score_average"]).equals(
+        full.drop(columns=[c for c in full.columns if c.startswith("score_")]))
+    (finetune / "perturbed/a5-s2" / f"{TASKS[0]}.json").unlink()
+    with pytest.raises(LatentgeoError, match=rf"'minilm-l6-a5-s2' has no fine-tuning result for tasks \['{TASKS[0]}'\]"):
+        build_results_table(finetune, measures, tasks=[TASKS[0], TASKS[1]])
+    assert len(build_results_table(finetune, measures, tasks=[TASKS[1]])) == 10
+
+
 def test_profile_model_ids_match_the_perturb_stage_ids():
     from latentgeo.geometry.perturb import profile_model_ids
 

@@ -199,6 +199,16 @@ def _select_models(found: dict[str, dict], model_ids: Sequence[str], what: str) 
     return {m: found[m] for m in model_ids}
 
 
+def _select_tasks(scores: dict[str, dict], tasks: Sequence[str]) -> dict[str, dict]:
+    """Keep only ``tasks``' scores of every model; each model must have all of them."""
+    for model_id, entry in scores.items():
+        missing = [t for t in tasks if t not in entry["scores"]]
+        if missing:
+            raise LatentgeoError(f"model {model_id!r} has no fine-tuning result for tasks {missing}; "
+                                 "run `dvc repro` for this profile")
+    return {m: {**e, "scores": {t: e["scores"][t] for t in tasks}} for m, e in scores.items()}
+
+
 def _measure_names(measures: dict[str, dict]) -> list[str]:
     """Every measure column of the models, sorted; names that would shadow the table's own
     columns are refused."""
@@ -230,19 +240,24 @@ def build_results_table(
     finetune_dir: str | os.PathLike,
     measures_dir: str | os.PathLike,
     model_ids: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Join fine-tuning scores and measures into one row per model (columns: module docstring).
 
     With ``model_ids`` (the active profile's models, :func:`latentgeo.geometry.perturb.profile_model_ids`)
     the table holds exactly those rows: each must have scores and measures, and files of other
     models (left by an earlier profile in the same folders) are ignored. Without it, every model
-    found is a row.
+    found is a row. Likewise ``tasks`` (the profile's ``finetune.tasks``) keeps exactly those
+    score columns, and the suite average is taken over them: a task file left by another profile
+    (the default study's results beside a smoke run's) never enters the table.
     """
     scores = read_finetune_results(finetune_dir)
     measures = read_measure_results(measures_dir)
     if model_ids is not None:
         scores = _select_models(scores, model_ids, "fine-tuning results")
         measures = _select_models(measures, model_ids, "measures")
+    if tasks is not None:
+        scores = _select_tasks(scores, tasks)
     _check_joinable(scores, measures)
     suite = next(iter(scores.values()))["suite"]
     tasks = _task_order(suite, set().union(*(e["scores"] for e in scores.values())))

@@ -137,15 +137,17 @@ def run_regression_stage(
 ) -> RegressionStageResult:
     """Build the table, regress ``params.regression.score`` on the measures, write everything.
 
-    The table holds exactly the models of the active profile (``params.perturb``): results of
-    other profiles left in the same folders are ignored, missing ones are an error.
+    The table holds exactly the models and tasks of the active profile (``params.perturb``,
+    ``finetune.tasks``): results of other profiles left in the same folders are ignored, missing
+    ones are an error.
 
     Stage outputs are owned by the stage (DVC removes them before a rerun), so existing files
     are replaced. The regression JSON also records the suite, the profile and the patchiness
     variant, so the figures and the README can say what produced them.
     """
     settings = params.regression
-    table = build_results_table(finetune_dir, measures_dir, params.perturb.model_ids())
+    table = build_results_table(finetune_dir, measures_dir, params.perturb.model_ids(),
+                                params.finetune.tasks)
     regression = regress(table, settings.score, measures=settings.measures, group=settings.group,
                          controls=settings.controls)
     suite = str(table["suite"].iloc[0])
