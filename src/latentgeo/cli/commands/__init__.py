@@ -18,3 +18,14 @@ def add_output_arguments(parser: argparse.ArgumentParser, out_help: str, *, defa
     else:
         parser.add_argument("--out", default=default, help=out_help)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output(s)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number ≥ 1 (workers, threads, how many changes to show)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 
+from latentgeo.cli.commands import positive_int
 from latentgeo.repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 
 SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's convention for "ended by SIGTERM"
@@ -28,16 +29,6 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _repro(args: argparse.Namespace) -> int:
@@ -70,13 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "DVC records each finished stage (dvc.lock, cache) as `dvc repro` would.")
     parser.add_argument("targets", nargs="*", metavar="TARGET",
                         help="stages, foreach groups or dvc.yaml files, as for `dvc repro` (default: all)")
-    parser.add_argument("--workers", "-j", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--workers", "-j", type=positive_int, default=None, metavar="N",
                         help="local: worker processes (default: cluster.workers, else 2, at most the "
                              "cores); jobqueue: batch jobs")
     parser.add_argument("--cluster", default=None, metavar="local|slurm|pbs|sge|lsf|ADDRESS",
                         help="where stages run (default: the profile's cluster section, else local); "
                              "ADDRESS is a running scheduler, tcp://host:port")
-    parser.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="T",
                         help="threads per stage (default: cores / workers)")
     parser.add_argument("--params", default=None, metavar="FILE",
                         help="profile whose cluster section to use (default: params.yaml)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from latentgeo.cli.commands import positive_int
 from latentgeo.verify import OUT, verify_study
 from latentgeo.verify.sources import repository_root
 from latentgeo.verify.tolerances import default_tolerance_path, read_profile
@@ -34,16 +36,6 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.reproduced else 1
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "verify",
@@ -65,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="tolerance file (default: tolerances/<profile>.yaml for params.yaml's profile)")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the results out of tolerance, then the study's verdict")
-    parser.add_argument("--show", type=_at_least_one, default=3, metavar="N",
+    parser.add_argument("--show", type=positive_int, default=3, metavar="N",
                         help="changes shown per result out of tolerance (default: 3)")
     parser.add_argument("--no-reference-ok", action="store_true",
                         help="a profile without a committed reference is 'not verified' (exit 0), not an error")
