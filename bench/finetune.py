@@ -205,7 +205,7 @@ def main() -> None:
     if args.max_length:
         print(f"\n(grid estimate skipped: --max-length {args.max_length} is not the profile's)")
         return
-    n_models = len(params.perturb.alphas) * len(params.perturb.seeds) + len(params.perturb.nonstandard)
+    n_models = len(params.perturb.members())
     print(f"\ngrid estimate for profile {params.profile!r}: {n_models} models × {len(ft.tasks)} tasks, "
           f"epochs {ft.epochs}, train_size {ft.train_size}, eval_size {ft.eval_size}, "
           f"max_length {ft.max_length}")

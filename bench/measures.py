@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from latentgeo.geometry.measures import cells
-from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE, measure_space
+from latentgeo.geometry.measures.compute import DEFAULT_TRAIN_SIZE, measure_space
 from latentgeo.geometry.measures import quantizers as qz
 
 POINT_DIST_BASELINE_ROWS = 20_000

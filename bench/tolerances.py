@@ -243,8 +243,18 @@ def data_dir(work: Path) -> Path:
     return folder
 
 
+def model_id(alpha: float) -> str:
+    """The committed default study's id of the first family's seed-1 model at ``alpha``."""
+    from latentgeo.geometry.perturb import family_model_id
+    from latentgeo.models.record import model_short_name
+
+    params = load_profile(str(ROOT / "params.yaml"))
+    base = model_short_name(params.perturb.base_models[0])
+    return family_model_id(base, "perturbed", alpha, 1, params.perturb.scope)
+
+
 def committed_measures(alpha: float) -> dict | None:
-    path = ROOT / "results" / "measures" / "perturbed" / f"a{alpha:g}-s1.json"
+    path = ROOT / "results" / "measures" / f"{model_id(alpha)}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -255,7 +265,7 @@ def mode_embed(args, work: Path) -> None:
     params = load_profile(args.params)
     n = params.data.corpus.n_sequences
     alphas = sorted({0.0, *args.alphas})  # α = 0 first: the base every stitchability measure needs
-    models = build_models(alphas, params.perturb.base_model, params.perturb.scope, work)
+    models = build_models(alphas, params.perturb.base_models[0], params.perturb.scope, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     measures_spread, cross_machine = Spread(), Spread()
     print(f"profile {params.profile}: {n} sequences, alphas {alphas}, conditions {args.conditions}")
@@ -298,7 +308,7 @@ def mode_noise(args, work: Path) -> None:
     params = load_profile(args.params)
     m = params.measures
     n = params.data.corpus.n_sequences
-    models = build_models(args.alphas, params.perturb.base_model, params.perturb.scope, work)
+    models = build_models(args.alphas, params.perturb.base_models[0], params.perturb.scope, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     print(f"relative noise X·(1 + s·N(0, 1)) on the vectors of {n} sequences, scales {args.scales}, "
           f"{args.repeats} draws each; measures vs the unperturbed vectors")
@@ -318,7 +328,7 @@ def mode_noise(args, work: Path) -> None:
             in_process("baseline", "embed", str(model), str(sequences), str(emb), str(n))
         base_ref = work / "emb" / "a0-baseline.npy"
         if not base_ref.exists():
-            in_process("baseline", "embed", str(build_models([0.0], params.perturb.base_model, params.perturb.scope, work)[0.0]),
+            in_process("baseline", "embed", str(build_models([0.0], params.perturb.base_models[0], params.perturb.scope, work)[0.0]),
                        str(sequences), str(base_ref), str(n))
         X = np.load(emb)
         (work / "noise").mkdir(parents=True, exist_ok=True)
@@ -339,12 +349,12 @@ def mode_seeds(args, work: Path) -> None:
     """The quantizer measures of the baseline vectors trained with other seeds: where a float-path
     change makes a quantizer's training take another trajectory, it lands on another local optimum,
     and the spread over seeds is the scale of that uncertainty."""
-    from latentgeo.stages.measures import measure_space
+    from latentgeo.geometry.measures.compute import measure_space
 
     params = load_profile(args.params)
     m = params.measures
     n = params.data.corpus.n_sequences
-    models = build_models(args.alphas, params.perturb.base_model, params.perturb.scope, work)
+    models = build_models(args.alphas, params.perturb.base_models[0], params.perturb.scope, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     quantizers = tuple(args.quantizers or m.quantizers)
     print(f"quantizers {quantizers} trained with seeds {args.seeds} on the vectors of {n} sequences")
@@ -373,13 +383,13 @@ def mode_seeds(args, work: Path) -> None:
 def mode_finetune(args, work: Path) -> None:
     params = load_profile(args.params)
     cells = [(float(a), t) for a, t in (c.split(":") for c in args.cells)]
-    models = build_models(sorted({a for a, _ in cells}), params.perturb.base_model, params.perturb.scope, work)
+    models = build_models(sorted({a for a, _ in cells}), params.perturb.base_models[0], params.perturb.scope, work)
     tasks = data_dir(work) / "tasks" / params.finetune.suite
     for alpha, task in cells:
         print(f"\nα = {alpha:g}, {task} ({params.finetune.precision} unless the condition says)")
         spread = Spread()
         first = None
-        committed_path = ROOT / "results" / "finetune" / "perturbed" / f"a{alpha:g}-s1" / f"{task}.json"
+        committed_path = ROOT / "results" / "finetune" / model_id(alpha) / f"{task}.json"
         if committed_path.is_file():
             c = json.loads(committed_path.read_text())
             print(f"  committed     score {c['score']:.4f}, validation loss {c['metrics']['validation']['loss']:.5f}")

@@ -165,12 +165,17 @@ def test_tasks_select_exactly_the_profile_score_columns(tmp_path):
 def test_profile_model_ids_match_the_perturb_stage_ids():
     from latentgeo.geometry.perturb import profile_model_ids
 
-    ids = profile_model_ids("minilm-l6", [0, 0.5, 100], [1, 2], ["untrained"])
+    # The noise-free base once per family (with the first seed), then α > 0 × seed, then kinds × seed.
+    ids = profile_model_ids(["minilm-l6", "paraphrase-minilm-l3"], [0, 0.5, 100], [1, 2], ["untrained"])
     assert ids == [
-        "minilm-l6-a0-s1", "minilm-l6-a0-s2", "minilm-l6-a0.5-s1", "minilm-l6-a0.5-s2",
+        "minilm-l6-a0-s1", "minilm-l6-a0.5-s1", "minilm-l6-a0.5-s2",
         "minilm-l6-a100-s1", "minilm-l6-a100-s2", "minilm-l6-untrained-s1", "minilm-l6-untrained-s2",
+        "paraphrase-minilm-l3-a0-s1", "paraphrase-minilm-l3-a0.5-s1", "paraphrase-minilm-l3-a0.5-s2",
+        "paraphrase-minilm-l3-a100-s1", "paraphrase-minilm-l3-a100-s2",
+        "paraphrase-minilm-l3-untrained-s1", "paraphrase-minilm-l3-untrained-s2",
     ]
-    assert profile_model_ids("minilm-l6", [5], [3], scope="all-weights") == ["minilm-l6-a5-s3-allw"]
+    assert profile_model_ids(["minilm-l6"], [0, 5], [3], scope="all-weights") == [
+        "minilm-l6-a0-s3-allw", "minilm-l6-a5-s3-allw"]
     smoke = load_params(REPO / "profiles" / "smoke.yaml").perturb
     assert smoke.model_ids() == ["minilm-l6-a0-s1", "minilm-l6-a5-s1", "minilm-l6-a100-s1",
                                  "minilm-l6-untrained-s1"]
@@ -273,7 +278,7 @@ def test_regression_stage_writes_every_output(tmp_path):
     params = params.model_copy(update={
         "regression": params.regression.model_copy(update={"group": "family", "top_measures": 2}),
         "perturb": params.perturb.model_copy(update={
-            "base_model": "minilm-l6", "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
+            "base_models": ["minilm-l6"], "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
             "nonstandard": ["untrained", "shuffled-embeddings"],
         }),
     })
@@ -304,7 +309,7 @@ def test_regression_stage_writes_every_output(tmp_path):
 
 
 def test_regression_notebook_is_thin_and_parameterised():
-    nb = json.loads((REPO / "notebooks" / "06_regression.ipynb").read_text())
+    nb = json.loads((REPO / "notebooks" / "07_regression.ipynb").read_text())
     tagged = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
     assert "".join(tagged[0]["source"]).splitlines() == [
@@ -325,7 +330,7 @@ def test_regression_notebook_is_thin_and_parameterised():
 def _family_params(**perturb):
     params = load_params(REPO / "profiles" / "smoke.yaml")
     return params.model_copy(update={"perturb": params.perturb.model_copy(update={
-        "base_model": "minilm-l6", "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
+        "base_models": ["minilm-l6"], "alphas": [0.0, 1.0, 5.0, 25.0, 100.0], "seeds": [1],
         "nonstandard": ["untrained", "shuffled-embeddings"], **perturb,
     })})
 
@@ -352,10 +357,12 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     _, measures = write_fixture(tmp_path)
     params = _family_params()
     out = tmp_path / "out"
-    result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures")
+    result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv")
     # Exactly the profile's 7 models (the fixture's seed-2 models belong to no profile here).
     assert len(result.table) == 7 and not result.table["model"].str.endswith("-s2").any()
     assert (out / "family.csv").read_text() == csv_text(result.table)
+    # The fixture's samples used one quantizer seed: the spread table has its columns, no rows.
+    assert result.seed_spread.empty and (out / "spread.csv").read_text().startswith("measure,models,")
     assert result.figure == out / "figures" / FIGURE_NAME and result.figure.stat().st_size > 10_000
     assert list(result.headline.columns) == [
         "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "lsq_point_dist",
@@ -364,7 +371,7 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     np.testing.assert_array_equal(result.headline["lsq_patchiness"], result.table["lsq_patchiness"])
     # Same inputs, same bytes; a rerun replaces the stage's own outputs.
     first = result.figure.read_bytes()
-    again = run_measures_family_stage(params, measures, out / "family.csv", out / "figures")
+    again = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv")
     assert again.figure.read_bytes() == first
     # The corrected variant is shown under the same column name.
     corrected = result.table.assign(lsq_patchiness_corrected=result.table["lsq_patchiness"] * 2)
@@ -373,5 +380,5 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     # Never the paper form under the corrected name: a missing corrected column is left out.
     assert "pq_patchiness" not in shown.columns
     with pytest.raises(LatentgeoError, match="minilm-l6-a3-s1"):
-        run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f")
+        run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f", out / "s.csv")
     assert not (out / "x.csv").exists()

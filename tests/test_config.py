@@ -29,8 +29,9 @@ def test_every_profile_is_valid(path):
 
 
 def test_profiles_share_one_schema():
+    # `members` is generated per profile (its keys are model ids): compared as one key.
     keys = lambda d, pre="": {f"{pre}{k}" for k in d} | {  # noqa: E731
-        x for k, v in d.items() if isinstance(v, dict) for x in keys(v, f"{pre}{k}.")
+        x for k, v in d.items() if isinstance(v, dict) and k != "members" for x in keys(v, f"{pre}{k}.")
     }
     reference = keys(_default())
     for path in PROFILES[1:]:
@@ -59,7 +60,7 @@ def _refusal(raw: dict) -> str:
         (lambda p: p["measures"].__setitem__("m", 16), "measures", "m × nbits"),
         (lambda p: p["measures"].__setitem__("nbits", 30), "measures.nbits", "16"),
         (lambda p: p["measures"].__setitem__("quantizers", ["opq"]), "measures.quantizers.0", "'pq'"),
-        (lambda p: p["perturb"].__setitem__("base_model", "minilm-l7"), "perturb.base_model", "unknown model"),
+        (lambda p: p["perturb"].__setitem__("base_models", ["minilm-l7"]), "perturb.base_models", "unknown model"),
         (lambda p: p["embed"].__setitem__("batch_size", "big"), "embed.batch_size", "integer"),
         (lambda p: p["perturb"].__setitem__("colour", 1), "perturb.colour", "unknown key"),
         (lambda p: p["stitching"].__setitem__("encoders", ["minilm-l6", "clip"]), "stitching.encoders", "clip"),
@@ -124,3 +125,35 @@ def test_data_source_names_the_allowed_sources():
     assert all(f"'{s}'" in message for s in ("packaged", "hub", "paper-sequences"))
     raw["data"]["source"] = "paper-sequences"
     assert validate_params(raw).data.source == "paper-sequences"
+
+
+def test_members_mapping_is_generated_from_the_perturb_grid(tmp_path):
+    """DVC makes one cell per line of `members`; a grid edit without regenerating it is refused,
+    and `latentgeo params members --write` rewrites only that block."""
+    text = (ROOT / "profiles" / "smoke.yaml").read_text()
+    raw = yaml.safe_load(text)
+    assert list(raw["members"]) == load_params(ROOT / "profiles" / "smoke.yaml").perturb.model_ids()
+    assert raw["members"]["minilm-l6-a5-s1"] == {
+        "base_model": "minilm-l6", "kind": "perturbed", "alpha": 5, "seed": 1, "reference": "minilm-l6-a0-s1"}
+    raw["perturb"]["seeds"] = [1, 2]
+    message = _refusal(raw)
+    assert "members does not match the perturb grid" in message
+    assert "missing ['minilm-l6-a5-s2', 'minilm-l6-a100-s2', 'minilm-l6-untrained-s2']" in message
+    assert "latentgeo params members --write" in message
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace("  seeds: [1]", "  seeds: [1, 2]"))
+    assert main(["params", "members", "--write", str(path)]) == 0
+    params = load_params(path)
+    assert len(params.members) == 7 and params.members["minilm-l6-untrained-s2"].reference == "minilm-l6-a0-s1"
+    new = path.read_text()
+    # Everything outside the block is kept byte for byte, comments included.
+    assert new.split("\nmembers:")[0] == text.replace("  seeds: [1]", "  seeds: [1, 2]").split("\nmembers:")[0]
+    assert main(["params", "members", "--write", str(path)]) == 0 and path.read_text() == new
+
+
+def test_every_profile_members_block_is_current():
+    from latentgeo.config.schema import members_text
+
+    for path in PROFILES:
+        assert members_text(path) == path.read_text(), f"{path.name}: run latentgeo params members --write"

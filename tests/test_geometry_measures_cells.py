@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from latentgeo.geometry.measures import cells
-from latentgeo.stages.measures import compute_measures
+from latentgeo.geometry.measures.compute import compute_measures
 from latentgeo.geometry.measures import quantizers as qz
 
 

@@ -26,7 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import auc
 
 from latentgeo.geometry.measures import cells, spread
-from latentgeo.stages.measures import measure_space
+from latentgeo.geometry.measures.compute import measure_space
 from latentgeo.geometry.measures import quantizers as qz
 
 M, NBITS = 4, 6

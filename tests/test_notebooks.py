@@ -9,8 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-STAGES = ["01_perturb", "02_finetune", "03_embed", "04_measures", "04_measures_family", "05_stitching",
-          "06_regression", "07_paper_reanalysis"]
+STAGES = ["01_perturb", "02_finetune", "03_embed", "04_measures", "05_measures_family", "06_stitching",
+          "07_regression", "08_paper_reanalysis"]
 
 
 def test_one_notebook_per_stage():

@@ -27,11 +27,12 @@ def test_paper_grid_is_three_runs_per_level_with_the_unperturbed_reference():
     assert alphas[0] == 0 and alphas == sorted(alphas) and len(set(alphas)) == len(alphas)
     assert all(a * 2 == int(a * 2) for a in alphas)  # the published levels are whole or half percents
     assert params.perturb.seeds == [1, 2, 3]  # the paper's runs 1-3
-    assert params.perturb.base_model == "prajjwal1/bert-small"
+    assert params.perturb.base_models == ["prajjwal1/bert-small"]
     paper_kinds = {"untrained", "shuffled-embeddings", "shuffled-embeddings-paper"}
     assert paper_kinds <= set(params.perturb.nonstandard) <= set(NONSTANDARD_KINDS)
     ids = params.perturb.model_ids()
-    assert len(ids) == len(set(ids)) == 3 * (len(alphas) + len(params.perturb.nonstandard))
+    # The noise-free base once (seeds would change nothing), every α > 0 and kind × 3 seeds.
+    assert len(ids) == len(set(ids)) == 1 + 3 * (len(alphas) - 1 + len(params.perturb.nonstandard))
     assert "bert-small-a35-s1" in ids and "bert-small-shuffled-embeddings-paper-s3" in ids
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from latentgeo.cli import main
 from latentgeo.io import read_json
-from latentgeo.stages.measures import SPREAD_MEASURES, compute_measures, measures_file, measures_table
+from latentgeo.geometry.measures.compute import SPREAD_MEASURES, compute_measures, measures_table
+from latentgeo.stages.measures import measures_file
 
 CELL_MEASURES = {
     "reconstruction_error",
@@ -115,7 +116,7 @@ def test_no_sidecar_no_model(tmp_path, npy):
 
 def test_cli_defaults_are_the_package_constants():
     from latentgeo.cli.commands import measures as command
-    from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE
+    from latentgeo.geometry.measures.compute import DEFAULT_TRAIN_SIZE
     from latentgeo.geometry.measures.quantizers import PAPER_SEED
 
     assert command.DEFAULT_TRAIN_SIZE == DEFAULT_TRAIN_SIZE
@@ -240,3 +241,47 @@ def test_reference_with_other_rows_is_refused_before_work(npy, tmp_path):
     with pytest.raises(Exception, match="same sequences"):
         measures_file(npy, out, nbits=4, progress=False, reference=short)
     assert not out.exists()
+
+
+def test_several_quantizer_seeds_average_the_single_seed_runs():
+    """quantizer_seeds = 3: each cell measure is the mean of the three single-seed runs (seeds
+    s, s+1, s+2) and quantizer_seed_sd their sample SD; the other measures do not change."""
+    X = make_sample(n=400)
+    settings = dict(quantizers="pq,lsq", m=2, nbits=4, progress=False)
+    runs = [compute_measures(X, seed=7 + i, **settings) for i in range(3)]
+    both = compute_measures(X, seed=7, quantizer_seeds=3, **settings)
+    assert both["inputs"]["quantizer_seeds"] == [7, 8, 9] and runs[0]["inputs"]["quantizer_seeds"] == [7]
+    assert both["spread"] == runs[0]["spread"]
+    for kind in ("pq", "lsq"):
+        for name in CELL_MEASURES:
+            values = [r[kind][name] for r in runs if r[kind][name] is not None]
+            if not values:
+                assert both[kind][name] is None
+                continue
+            assert both[kind][name] == pytest.approx(float(np.mean(values)), rel=1e-12, abs=1e-15)
+            sd = both["quantizer_seed_sd"][kind][name]
+            if len(values) > 1:
+                assert sd == pytest.approx(float(np.std(values, ddof=1)), rel=1e-9, abs=1e-15)
+            else:
+                assert sd is None
+    # The seeds really differ: patchiness moves with the k-means start alone.
+    assert len({r["pq"]["patchiness"] for r in runs}) > 1
+    assert "quantizer_seed_sd" not in runs[0]
+
+
+def test_quantizer_seed_spread_is_not_a_results_table_measure(tmp_path):
+    from latentgeo.analysis.table import flatten_measures
+
+    record = compute_measures(make_sample(n=300), seed=7, quantizer_seeds=2, quantizers="pq",
+                              m=2, nbits=4, progress=False)
+    columns = flatten_measures(record)
+    assert "pq_patchiness" in columns and not any("seed_sd" in c for c in columns)
+
+
+@pytest.mark.parametrize("count", [0, -1, 2.5])
+def test_bad_quantizer_seed_counts_are_refused(count, tmp_path):
+    from latentgeo.errors import LatentgeoError
+
+    with pytest.raises(LatentgeoError, match="quantizer_seeds"):
+        compute_measures(make_sample(n=300), quantizer_seeds=count, quantizers="pq", m=2, nbits=4,
+                         progress=False)

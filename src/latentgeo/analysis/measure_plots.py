@@ -34,7 +34,7 @@ def plot_code_histograms(histograms: np.ndarray, *, title: str = "", ax=None):
 
 
 def plot_codebook_usage(report, kind: str | None = None, *, ax=None):
-    """:func:`plot_code_histograms` of one quantizer of a :class:`~latentgeo.stages.measures.MeasureReport`.
+    """:func:`plot_code_histograms` of one quantizer of a :class:`~latentgeo.geometry.measures.compute.MeasureReport`.
 
     ``kind`` defaults to ``lsq`` (the quantizer whose patchiness tracked downstream scores in the
     paper) when it was computed, else the first quantizer. The title names the model (from the

@@ -36,8 +36,9 @@ from latentgeo.models.record import FAMILIES, check_model_record
 
 ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")
 SCORE_AVERAGE = "score_average"
-# Keys of a measures file that are not measures: the model record and what the sample was.
-NON_MEASURE_SECTIONS = ("model", "inputs")
+# Keys of a measures file that are not measures: the model record, what the sample was, and the
+# spread of the cell measures over quantizer seeds (how far to trust them, not a measure).
+NON_MEASURE_SECTIONS = ("model", "inputs", "quantizer_seed_sd")
 # Fields of the model record that the fine-tuning and measure outputs must agree on.
 RECORD_FIELDS = ("model_id", "base_model", "family", "kind", "alpha", "seed")
 _KNOWN_TASKS = {name for tasks in SUITES.values() for name in tasks}
@@ -128,7 +129,9 @@ def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
 def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
     """Measures per model from every ``*.json`` under ``measures_dir`` (any depth).
 
-    Returns ``{model_id: {"record": model record, "measures": {column: float}, "source": path}}``.
+    Returns ``{model_id: {"record": model record, "measures": {column: float}, "seed_sd": {column:
+    float}, "source": path}}``; ``seed_sd`` is the cell measures' spread over quantizer seeds (empty
+    for a sample measured with one seed).
     """
     root = Path(measures_dir)
     if not root.is_dir():
@@ -145,7 +148,8 @@ def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
         measures = flatten_measures(data)
         if not measures:
             raise LatentgeoError(f"{path}: no numeric measures found (sections such as 'pq', 'lsq')")
-        out[model_id] = {"record": record, "measures": measures, "source": path}
+        out[model_id] = {"record": record, "measures": measures, "source": path,
+                         "seed_sd": flatten_measures(data.get("quantizer_seed_sd") or {})}
     if not out:
         raise LatentgeoError(f"no measure files (*.json) under {root}")
     return out
@@ -188,7 +192,8 @@ def sort_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[order].reset_index(drop=True)
 
 
-def _select_models(found: dict[str, dict], model_ids: Sequence[str], what: str) -> dict[str, dict]:
+def select_models(found: dict[str, dict], model_ids: Sequence[str], what: str) -> dict[str, dict]:
+    """The entries of ``found`` for exactly ``model_ids``, in that order; a missing one is an error."""
     if len(set(model_ids)) != len(model_ids):
         raise LatentgeoError(f"model ids are not unique: {list(model_ids)}")
     missing = [m for m in model_ids if m not in found]
@@ -254,8 +259,8 @@ def build_results_table(
     scores = read_finetune_results(finetune_dir)
     measures = read_measure_results(measures_dir)
     if model_ids is not None:
-        scores = _select_models(scores, model_ids, "fine-tuning results")
-        measures = _select_models(measures, model_ids, "measures")
+        scores = select_models(scores, model_ids, "fine-tuning results")
+        measures = select_models(measures, model_ids, "measures")
     if tasks is not None:
         scores = _select_tasks(scores, tasks)
     _check_joinable(scores, measures)
@@ -286,7 +291,7 @@ def build_measures_table(
     """
     measures = read_measure_results(measures_dir)
     if model_ids is not None:
-        measures = _select_models(measures, model_ids, "measures")
+        measures = select_models(measures, model_ids, "measures")
     rows = [{**_id_fields(model_id, e["record"]), **e["measures"]} for model_id, e in measures.items()]
     id_columns = [c for c in ID_COLUMNS if c != "suite"]
     return _typed_table(rows, id_columns, _measure_names(measures))

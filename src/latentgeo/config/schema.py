@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Each vocabulary comes from the module that owns it; no domain module imports the schema.
 from latentgeo.analysis.controls import parse_control
@@ -25,7 +33,7 @@ from latentgeo.downstream.precision import PRECISIONS
 from latentgeo.downstream.tasks import SUITES
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS as QUANTIZERS
-from latentgeo.geometry.perturb import DEFAULT_SCOPE, NONSTANDARD_KINDS, profile_model_ids
+from latentgeo.geometry.perturb import DEFAULT_SCOPE, NONSTANDARD_KINDS, Member, profile_members
 from latentgeo.geometry.perturb import SCOPES as PERTURB_SCOPES
 from latentgeo.io import MAX_SEED
 from latentgeo.models.packaged import ENCODER_NAMES
@@ -59,19 +67,20 @@ class DataParams(_Section):
 
 
 class PerturbParams(_Section):
-    base_model: str
+    base_models: list[str] = Field(min_length=1, description="one perturbed family per base model")
     scope: Literal[PERTURB_SCOPES] = DEFAULT_SCOPE  # type: ignore[valid-type]
     alphas: list[Percent] = Field(min_length=1, description="noise levels, percent in [0, 100]")
     seeds: list[Seed] = Field(min_length=1)
     nonstandard: list[Literal[NONSTANDARD_KINDS]] = []  # type: ignore[valid-type]
 
-    @field_validator("base_model")
+    @field_validator("base_models")
     @classmethod
-    def _known_model(cls, v: str) -> str:
-        try:
-            check_model_name(v)
-        except LatentgeoError as err:
-            raise ValueError(str(err)) from None
+    def _known_models(cls, v: list[str]) -> list[str]:
+        for name in v:
+            try:
+                check_model_name(name)
+            except LatentgeoError as err:
+                raise ValueError(str(err)) from None
         return v
 
     @field_validator("alphas")
@@ -84,17 +93,30 @@ class PerturbParams(_Section):
             )
         return v
 
-    @field_validator("alphas", "seeds", "nonstandard")
+    @field_validator("base_models", "alphas", "seeds", "nonstandard")
     @classmethod
     def _unique(cls, v: list) -> list:
         if len(set(v)) != len(v):
             raise ValueError(f"values must be unique, got {v}")
         return v
 
+    def members(self) -> dict[str, Member]:
+        """Every model these settings build, by ``model_id``: :func:`latentgeo.geometry.perturb.profile_members`."""
+        return profile_members(self.base_models, self.alphas, self.seeds, self.nonstandard, self.scope)
+
     def model_ids(self) -> list[str]:
-        """The ``model_id`` of every model these settings build (α × seed, then non-standard ×
-        seed): :func:`latentgeo.geometry.perturb.profile_model_ids`."""
-        return profile_model_ids(self.base_model, self.alphas, self.seeds, self.nonstandard, self.scope)
+        """The ``model_id`` of every model these settings build, in :meth:`members` order."""
+        return list(self.members())
+
+
+class MemberEntry(_Section):
+    """One line of the generated ``members`` mapping (see :func:`members_block`)."""
+
+    base_model: str
+    kind: str
+    alpha: float
+    seed: int
+    reference: str
 
 
 class EmbedParams(_Section):
@@ -109,6 +131,9 @@ class MeasuresParams(_Section):
     nbits: Annotated[int, Field(ge=1, le=16)] = 8
     train_size: PositiveInt | Literal["all"] = "all"
     seed: Seed = 0
+    quantizer_seeds: PositiveInt = Field(
+        1, description="quantizer trainings per sample (seeds seed, seed + 1, ...): cell measures "
+        "are their means, quantizer_seed_sd their spread")
     patchiness_variant: Literal["paper", "corrected"] = "paper"
 
     @model_validator(mode="after")
@@ -120,6 +145,9 @@ class MeasuresParams(_Section):
             )
         if self.m > 64:
             raise ValueError(f"m = {self.m} codebooks; allowed: 1..64")
+        if self.seed + self.quantizer_seeds - 1 > MAX_SEED:
+            raise ValueError(f"quantizer seeds {self.seed}..{self.seed + self.quantizer_seeds - 1} "
+                             f"exceed the largest seed {MAX_SEED}")
         return self
 
 
@@ -233,7 +261,7 @@ class RegressionParams(_Section):
 
 
 class ReanalysisParams(_Section):
-    """The published-table reanalysis (notebook 07): one stage per entry of ``sources``."""
+    """The published-table reanalysis (notebook 08): one stage per entry of ``sources``."""
 
     sources: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]] = Field(
         [], description="reference manifests references/<name>.json to reanalyse; [] runs none"
@@ -324,6 +352,70 @@ class Params(_Section):
     regression: RegressionParams
     reanalysis: ReanalysisParams = ReanalysisParams()
     cluster: ClusterParams = ClusterParams()
+    # Generated from `perturb` (`latentgeo params members`): DVC's foreach reads this mapping to
+    # make one perturb, embed, measures and finetune cell per model; it must match `perturb`.
+    members: dict[str, MemberEntry] = {}
+
+    @model_validator(mode="after")
+    def _members_match_grid(self, info: ValidationInfo):
+        if info.context is not None and not info.context.get("check_members", True):
+            return self
+        problem = stale_members(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+MEMBERS_KEY = "members"
+MEMBERS_COMMENT = (
+    "# Every model of the grid above, one cell each of the perturb, embed, measures and finetune\n"
+    "# stages. Generated from `perturb` by `latentgeo params members --write FILE`: do not edit.\n"
+)
+
+
+def expected_members(perturb: PerturbParams) -> dict[str, dict]:
+    """The ``members`` mapping that ``perturb`` implies, as written in a profile."""
+    return {model_id: m.as_entry() for model_id, m in perturb.members().items()}
+
+
+def stale_members(params: Params) -> str | None:
+    """Why the profile's ``members`` mapping does not match its ``perturb`` grid; None when it does."""
+    want = expected_members(params.perturb)
+    have = {k: v.model_dump() for k, v in params.members.items()}
+    if have == {k: MemberEntry(**v).model_dump() for k, v in want.items()} and list(have) == list(want):
+        return None
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    changed = [k for k in want if k in have and have[k] != MemberEntry(**want[k]).model_dump()]
+    parts = [f"missing {missing}" if missing else "", f"not in the grid {extra}" if extra else "",
+             f"different {changed}" if changed else "",
+             "out of order" if not (missing or extra or changed) else ""]
+    return ("members does not match the perturb grid (" + "; ".join(p for p in parts if p) +
+            "): regenerate it with `latentgeo params members --write FILE`")
+
+
+def members_block(perturb: PerturbParams) -> str:
+    """The generated ``members:`` block of a profile (YAML, one flow mapping per line)."""
+    lines = [MEMBERS_COMMENT + f"{MEMBERS_KEY}:"]
+    for model_id, entry in expected_members(perturb).items():
+        fields = ", ".join(f"{k}: {v}" for k, v in entry.items())
+        lines.append(f"  {model_id}: {{{fields}}}")
+    return "\n".join(lines) + "\n"
+
+
+def rewrite_members(text: str, perturb: PerturbParams) -> str:
+    """``text`` (a profile's YAML) with its ``members`` block, and the comment above it, replaced
+    by the one ``perturb`` implies (appended when there is none); every other line kept as it is."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{MEMBERS_KEY}:")), None)
+    if start is None:
+        head, tail = text if text.endswith("\n") else text + "\n", ""
+        return head + "\n" + members_block(perturb)
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    comment = MEMBERS_COMMENT.splitlines(keepends=True)
+    if "".join(lines[max(0, start - len(comment)):start]) == MEMBERS_COMMENT:
+        start -= len(comment)
+    return "".join(lines[:start]) + members_block(perturb) + "".join(lines[end:])
 
 
 def _describe(err: ValidationError, source: str) -> str:
@@ -339,23 +431,43 @@ def _describe(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def validate_params(raw: object, source: str = "<params>") -> Params:
-    """Check a parsed YAML mapping against the schema; raise :class:`LatentgeoError` if it fails."""
+def validate_params(raw: object, source: str = "<params>", *, check_members: bool = True) -> Params:
+    """Check a parsed YAML mapping against the schema; raise :class:`LatentgeoError` if it fails.
+
+    ``check_members=False`` skips the generated ``members`` mapping (absent or stale), for the
+    command that regenerates it.
+    """
     if not isinstance(raw, dict):
         raise LatentgeoError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        return Params.model_validate(raw, context={"check_members": check_members})
     except ValidationError as err:
         raise LatentgeoError(_describe(err, source)) from None
+
+
+def _read_yaml(path: Path) -> object:
+    if not path.is_file():
+        raise LatentgeoError(f"parameters file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise LatentgeoError(f"{path} is not valid YAML: {err}") from None
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
     """Read and validate a profile file."""
     path = Path(path)
-    if not path.is_file():
-        raise LatentgeoError(f"parameters file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise LatentgeoError(f"{path} is not valid YAML: {err}") from None
-    return validate_params(raw, str(path))
+    return validate_params(_read_yaml(path), str(path))
+
+
+def members_text(path: str | os.PathLike) -> str:
+    """The text of profile ``path`` with its ``members`` mapping regenerated from its ``perturb``
+    grid; the rest of the profile is checked (except ``members`` itself) before anything is built."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != MEMBERS_KEY}
+    params = validate_params(raw, str(path), check_members=False)
+    text = rewrite_members(path.read_text(encoding="utf-8"), params.perturb)
+    validate_params(yaml.safe_load(text), f"{path} (regenerated)")
+    return text

@@ -367,22 +367,75 @@ def family_model_id(base: str, kind: str, alpha: float | None, seed: int, scope:
     return f"{base}-{kind}-s{seed}"
 
 
+@dataclass(frozen=True)
+class Member:
+    """One model of a profile's grid, and one cell of the perturb, embed, measures and finetune
+    stages (their outputs are named by ``model_id``).
+
+    ``alpha`` is 0 for every kind but ``perturbed`` (a DVC command needs a number to interpolate);
+    ``reference`` is the ``model_id`` of the family's unperturbed base, whose token vectors the
+    stitchability measures compare each member's against.
+    """
+
+    model_id: str
+    base_model: str
+    kind: str
+    alpha: float
+    seed: int
+    reference: str
+
+    def as_entry(self) -> dict:
+        """The member's line of a profile's ``members`` mapping (everything but its key)."""
+        alpha = int(self.alpha) if float(self.alpha).is_integer() else self.alpha
+        return {"base_model": self.base_model, "kind": self.kind, "alpha": alpha,
+                "seed": self.seed, "reference": self.reference}
+
+
+def profile_members(
+    base_models: list[str],
+    alphas: list[float],
+    seeds: list[int],
+    nonstandard: list[str] = (),
+    scope: str = DEFAULT_SCOPE,
+) -> dict[str, Member]:
+    """Every model a profile builds, by ``model_id``: per base model its unperturbed base (α = 0,
+    built once, with the first seed: noise-free, the seed would change nothing), each α > 0 ×
+    seed, then each offline non-standard kind × seed; hub non-standard kinds once (they have no
+    base model and no seed).
+
+    These are the ids the perturb stage writes into ``latentgeo.json``; the results table keeps
+    exactly these rows, so outputs left behind by another profile never leak into a figure.
+    """
+    members: dict[str, Member] = {}
+
+    def add(base: str, kind: str, alpha: float, seed: int, reference: str) -> None:
+        short = model_short_name(base)
+        model_id = family_model_id(short, kind, alpha if kind == PERTURBED else None, seed, scope)
+        if model_id not in members:
+            members[model_id] = Member(model_id, str(base), kind, float(alpha), seed, reference)
+
+    for base in base_models:
+        reference = family_model_id(model_short_name(base), PERTURBED, 0.0, seeds[0], scope)
+        add(base, PERTURBED, 0.0, seeds[0], reference)
+        for alpha in alphas:
+            for seed in seeds:
+                if alpha != 0:
+                    add(base, PERTURBED, alpha, seed, reference)
+        for kind in nonstandard:
+            for seed in seeds:
+                add(base, kind, 0.0, seed, reference)
+    return members
+
+
 def profile_model_ids(
-    base_model: str | os.PathLike,
+    base_models: list[str],
     alphas: list[float],
     seeds: list[int],
     nonstandard: list[str] = (),
     scope: str = DEFAULT_SCOPE,
 ) -> list[str]:
-    """The ``model_id`` of every model a profile builds: α × seed, then non-standard × seed.
-
-    These are the ids the perturb stages write into ``latentgeo.json``; the results table keeps
-    exactly these rows, so outputs left behind by another profile never leak into a figure.
-    """
-    base = model_short_name(base_model)
-    ids = [family_model_id(base, PERTURBED, a, s, scope) for a in alphas for s in seeds]
-    ids += [family_model_id(base, kind, None, s, scope) for kind in nonstandard for s in seeds]
-    return ids
+    """The ``model_id`` of every model a profile builds, in :func:`profile_members` order."""
+    return list(profile_members(base_models, alphas, seeds, nonstandard, scope))
 
 
 def rule_text(kind: str, scope: str, hub_spec: HubNonstandard | None) -> str:

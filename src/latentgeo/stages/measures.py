@@ -1,280 +1,26 @@
-"""The measures stage: every measure of one latent sample, and the file-level entry point.
+"""The measures stage (notebook ``04_measures``, ``latentgeo measures``): one latent sample's file.
 
-:func:`measure_space` computes; :func:`compute_measures` returns only the JSON-ready record;
-:func:`measures_file` validates a ``.npy`` sample, computes, and writes deterministic JSON:
+:func:`measures_file` validates a ``.npy`` sample, computes every measure
+(:func:`latentgeo.geometry.measures.compute.measure_space`), adds how well the sample translates
+onto the unperturbed base's (``stitch``), and writes deterministic JSON:
 
-    {"inputs": {n, d, m, nbits, k, quantizers, seed, train_size, ..., source, source_sha256},
+    {"inputs": {..., source, source_sha256, reference, reference_sha256},
      "model": <the "model" record of the sample's sidecar X.json, when it has one>,
-     "pq": {...}, "lsq": {...}, "rq": {...},   # one section per quantizer: cells.CELL_MEASURES
-     "spread": {eee, vrm, isoscore, effective_rank, anisotropy, twonn_id}}
-
-Every leaf of a quantizer or spread section is one number (``point_dist`` may be null when no cell
-holds two distinct vectors). The quantizers train on a background thread (:class:`_Trainer`) while
-the main thread computes what needs no quantizer; the numbers do not depend on it. Timings are kept out of the file (they
-would change its bytes from run to run); they come back on the :class:`MeasureReport`.
+     "pq": {...}, "lsq": {...}, "spread": {...}, "stitch": {...}}
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
-import threading
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from latentgeo.errors import LatentgeoError
-from latentgeo.geometry.measures import cells, intrinsic, spread
+from latentgeo.geometry.measures import intrinsic, spread
 from latentgeo.geometry.measures import quantizers as qz
-from latentgeo.geometry.measures.validate import check_sample, check_settings
-from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, timed, write_json
+from latentgeo.geometry.measures.compute import MeasureReport, measure_space, quantizer_seed_list
+from latentgeo.geometry.measures.validate import check_settings
+from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, write_json
 from latentgeo.translation.stitch import stitchability_measures
-
-# Imported inside the functions that use them (heavy, or rarely needed): faiss, pandas, tqdm.
-
-SPREAD_MEASURES = ("eee", "vrm", "isoscore", "effective_rank", "anisotropy", "twonn_id")
-# The command line's --train-size default: at most this many vectors train each quantizer (all
-# of them when the sample is smaller). Training LSQ dominates the stage's time and grows linearly
-# with the training set: ~1.5 CPU-seconds per 1,000 512-d vectors, on one thread (see
-# quantizers.train_quantizer), so a whole 150K-vector sample would take ~4 minutes for LSQ alone.
-# With 32,768 the paper-sized benchmark (bench/measures.py) needs ~170 CPU-seconds in all, ~62 of
-# them LSQ training (on its own thread, beside the rest), ~40 point_dist. Every vector is still
-# encoded and measured. The paper trained on all: "all".
-DEFAULT_TRAIN_SIZE = 32_768
-
-
-@dataclass
-class MeasureReport:
-    """record: the JSON-ready measures; histograms: (M, k) code counts per quantizer (bins 0..k−1);
-    timings: wall seconds per step (``<quantizer>_train``, ``distinct_rows``, ``covariance``, ...,
-    ``<quantizer>_wait``, ``<quantizer>_encode``, ...); the ``_train`` steps run on a background
-    thread beside the others, so the wall times add up to more than the stage's. cpu_timings: CPU
-    seconds per step, summed over the threads the step used (on a busy machine the wall time says
-    little, the CPU time still tells where the work goes)."""
-
-    record: dict
-    histograms: dict[str, np.ndarray] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    cpu_timings: dict[str, float] = field(default_factory=dict)  # CPU seconds, all threads
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _this_thread_cpu_clock() -> int | None:
-    """The CPU-time clock of the calling thread, readable from any thread (None if unsupported)."""
-    try:
-        return time.pthread_getcpuclockid(threading.get_ident())
-    except (AttributeError, OSError):  # not every platform offers per-thread CPU clocks
-        return None
-
-
-class _Trainer:
-    """Trains the quantizers one after another on ONE background thread.
-
-    Training runs on a single FAISS thread (:func:`quantizers.train_quantizer`) and LSQ's takes
-    most of the stage's time, so on a machine with a second core everything that needs no quantizer
-    (distinct rows, spread measures) and each trained quantizer's encoding and cell measures run
-    beside the training of the next. The results do not change: each quantizer is trained with the
-    same seed on one OpenMP thread (FAISS's thread count is a per-thread setting) and nothing else
-    touches it until its training has returned. Its timings are kept here; :meth:`cpu_seconds` is
-    the CPU time of the training thread, so the main thread's steps can leave it out.
-    """
-
-    def __init__(self, kinds, X, rows, d: int, m: int, nbits: int, seed: int, bar):
-        self.timings: dict[str, float] = {}
-        self.cpu_timings: dict[str, float] = {}
-        self._bar = bar
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latentgeo-train")
-        self._clock = self._pool.submit(_this_thread_cpu_clock).result()
-        self._jobs = {
-            kind: self._pool.submit(self._train, kind, X, rows, d, m, nbits, seed) for kind in kinds
-        }
-
-    def _train(self, kind, X, rows, d, m, nbits, seed):
-        q = qz.make_quantizer(kind, d, m, nbits, seed)
-        start, cpu = time.perf_counter(), time.thread_time()
-        qz.train_quantizer(q, X, rows)
-        self.timings[f"{kind}_train"] = time.perf_counter() - start
-        self.cpu_timings[f"{kind}_train"] = time.thread_time() - cpu
-        self._bar.update(1)
-        return q
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds the training thread has used so far (0 where the platform cannot say: the
-        main thread's steps then include it)."""
-        return 0.0 if self._clock is None else time.clock_gettime(self._clock)
-
-    def quantizer(self, kind: str):
-        """The trained quantizer of ``kind`` (waits for its training; hands it over only once)."""
-        return self._jobs.pop(kind).result()
-
-    def close(self) -> None:
-        """Cancel trainings not yet started; wait for a running one (FAISS cannot be interrupted)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Steps:
-    """Times the main thread's named steps and advances one progress bar over all steps.
-
-    CPU time per step is the process's, minus what the training thread used meanwhile (once
-    :attr:`trainer` is set): the step's own thread plus the BLAS/OpenMP/worker threads it started.
-    """
-
-    def __init__(self, total: int, progress: bool):
-        from tqdm.auto import tqdm
-
-        self.timings: dict[str, float] = {}
-        self.cpu_timings: dict[str, float] = {}
-        self.trainer: _Trainer | None = None
-        self.bar = tqdm(total=total, desc="measures", unit="step", disable=not progress)
-
-    def _cpu(self) -> tuple[float, float]:
-        return _cpu_seconds(), self.trainer.cpu_seconds() if self.trainer else 0.0
-
-    @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        self.bar.set_postfix_str(name)
-        cpu, trainer_cpu = self._cpu()
-        with timed(self.timings, name):
-            yield
-        cpu_end, trainer_end = self._cpu()
-        self.cpu_timings[name] = (cpu_end - cpu) - (trainer_end - trainer_cpu)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _total_sq_norm(X: np.ndarray, chunk: int = spread.ROW_CHUNK) -> float:
-    """Σ‖x‖² over the rows of X (n, d), accumulated in float64."""
-    total = 0.0
-    for start in range(0, len(X), chunk):
-        x = X[start : start + chunk].astype(np.float64)
-        total += float(np.einsum("ij,ij->", x, x))
-    return total
-
-
-def measure_space(
-    X: np.ndarray,
-    *,
-    quantizers=("pq", "lsq"),
-    m: int = 4,
-    nbits: int = 8,
-    train_size: int | str = "all",
-    seed: int = qz.PAPER_SEED,
-    progress: bool = True,
-    twonn_sample: int = intrinsic.DEFAULT_TWONN_SAMPLE,
-    anisotropy_pairs: int = spread.DEFAULT_ANISOTROPY_PAIRS,
-) -> MeasureReport:
-    """All measures of a sample X (n, d): one section per quantizer, and ``spread``.
-
-    Each quantizer (``pq``, ``lsq``, ``rq``) has ``m`` codebooks of k = 2**nbits centroids and is
-    trained on at most ``train_size`` vectors (a seeded subsample; ``"all"``: every vector, as the
-    paper did), then encodes every vector. ``seed`` seeds FAISS (the default, 1234, leaves every
-    quantizer at FAISS's own default seeds, as the paper ran: :func:`quantizers.faiss_seeds`), the
-    training subsample, the random pairs of the anisotropy and the TwoNN subsample (at most
-    ``twonn_sample`` vectors), so the same X and seed give the same numbers. Inputs are validated
-    before any training.
-    """
-    kinds, size = check_settings(quantizers, m, nbits, train_size, seed)
-    if twonn_sample < 3 or anisotropy_pairs < 1:
-        raise LatentgeoError("twonn_sample must be ≥ 3 and anisotropy_pairs ≥ 1")
-    X = check_sample(X, quantizers=kinds, m=m, nbits=nbits)
-    n, d = X.shape
-    k = 2**nbits
-    rows = qz.train_indices(n, size, seed)
-    n_twonn = min(n, twonn_sample)
-    record: dict = {
-        "inputs": {
-            "n": n,
-            "d": d,
-            "m": m,
-            "nbits": nbits,
-            "k": k,
-            "quantizers": ",".join(kinds),
-            "seed": seed,
-            "train_size": n if rows is None else len(rows),
-            "train_size_option": size,
-            "twonn_sample": n_twonn,
-            "anisotropy_pairs": anisotropy_pairs,
-            "faiss_version": _faiss_version(),
-        }
-    }
-    steps = _Steps(total=5 * len(kinds) + 8, progress=progress)
-    histograms: dict[str, np.ndarray] = {}
-    sections: dict[str, dict] = {}
-    try:
-        steps.trainer = _Trainer(kinds, X, rows, d, m, nbits, seed, steps.bar)
-        # While the quantizers train: the work that needs none of them.
-        with steps.step("distinct_rows"):  # shared by every quantizer's point_dist
-            distinct = cells.distinct_rows(X)
-        record["inputs"]["distinct_vectors"] = len(distinct.first)
-        total_sq_norm = _total_sq_norm(X)
-        out: dict[str, float] = {}
-        with steps.step("covariance"):
-            axes = spread.principal_axes(X)
-        with steps.step("eee"):
-            out["eee"] = spread.eee(axes.eigvals, components=spread.pca_components(n, d))
-        with steps.step("vrm"):
-            out["vrm"] = spread.vrm(X, axes)
-        with steps.step("isoscore"):
-            out["isoscore"] = spread.isoscore(axes.cov)
-        with steps.step("effective_rank"):
-            out["effective_rank"] = spread.effective_rank(axes.eigvals)
-        del axes
-        with steps.step("anisotropy"):
-            out["anisotropy"] = spread.anisotropy(X, anisotropy_pairs, seed)
-        with steps.step("twonn"):
-            out["twonn_id"] = intrinsic.twonn_dimension(X, sample=twonn_sample, seed=seed)
-        # Each quantizer as soon as it is trained (the next one trains meanwhile).
-        for kind in kinds:
-            with steps.step(f"{kind}_wait"):  # idle time waiting for the training thread
-                q = steps.trainer.quantizer(kind)
-            with steps.step(f"{kind}_encode"):
-                encoded = qz.encode_sample(q, kind, X, m, nbits, progress=progress)
-            del q
-            with steps.step(f"{kind}_point_dist"):
-                point_dist = cells.point_dist(X, encoded.codes, k, distinct)
-            with steps.step(f"{kind}_cells"):
-                values = {**cells.code_measures(encoded, k, total_sq_norm), "point_dist": point_dist}
-                sections[kind] = {name: values[name] for name in cells.CELL_MEASURES}
-                histograms[kind] = cells.code_histograms(encoded.codes, k)
-            del encoded
-        record.update(sections)
-        record["spread"] = out
-    finally:
-        if steps.trainer is not None:
-            steps.trainer.close()
-        steps.close()
-    trainer = steps.trainer
-    order = [f"{kind}_train" for kind in kinds] + list(steps.timings)
-    timings = {**trainer.timings, **steps.timings}
-    cpu_timings = {**trainer.cpu_timings, **steps.cpu_timings}
-    return MeasureReport(
-        record=record,
-        histograms=histograms,
-        timings={name: timings[name] for name in order},
-        cpu_timings={name: cpu_timings[name] for name in order},
-    )
-
-
-def compute_measures(X: np.ndarray, **settings) -> dict:
-    """The JSON-ready measures of X (n, d): :func:`measure_space`'s record, same keyword settings."""
-    return measure_space(X, **settings).record
-
-
-def _faiss_version() -> str:
-    import faiss
-
-    return str(faiss.__version__)
 
 
 def sidecar_model(embeddings_npy: str | os.PathLike) -> dict | None:
@@ -300,6 +46,7 @@ def measures_file(
     nbits: int = 8,
     train_size: int | str = "all",
     seed: int = qz.PAPER_SEED,
+    quantizer_seeds: int = 1,
     overwrite: bool = False,
     progress: bool = True,
     twonn_sample: int = intrinsic.DEFAULT_TWONN_SAMPLE,
@@ -317,6 +64,7 @@ def measures_file(
     names its source by file name and SHA-256, and copies the sidecar's ``model`` record.
     """
     check_settings(quantizers, m, nbits, train_size, seed)
+    quantizer_seed_list(seed, quantizer_seeds)
     out_json = check_output_path(out_json, overwrite=overwrite)
     X = load_npy(embeddings_npy)
     model = sidecar_model(embeddings_npy)
@@ -335,6 +83,7 @@ def measures_file(
         nbits=nbits,
         train_size=train_size,
         seed=seed,
+        quantizer_seeds=quantizer_seeds,
         progress=progress,
         twonn_sample=twonn_sample,
         anisotropy_pairs=anisotropy_pairs,
@@ -349,16 +98,3 @@ def measures_file(
         report.record["model"] = model
     write_json(out_json, report.record)
     return report
-
-
-def measures_table(record: dict):
-    """The measures of a record as a pandas DataFrame: one row per measure, one column per section
-    (the quantizers, then ``spread``); a cell is empty where a measure does not apply."""
-    import pandas as pd
-
-    sections = [s for s in (*qz.QUANTIZER_KINDS, "spread") if s in record]
-    table = pd.DataFrame({s: pd.Series(record[s], dtype="float64") for s in sections})
-    order = [*cells.CELL_MEASURES, *SPREAD_MEASURES]
-    return table.reindex(
-        [*[n for n in order if n in table.index], *sorted(set(table.index) - set(order))]
-    )

@@ -1,6 +1,6 @@
-"""The family side by side (notebook ``04_measures_family``, DVC stage ``measures-family``).
+"""The family side by side (notebook ``05_measures_family``, DVC stage ``measures-family``).
 
-Stage 4 measures one latent sample per DVC matrix entry; this step reads every model's measures
+The measures stage (notebook 04) measures one latent sample per model; this step reads every model's measures
 file of the active profile and puts them side by side: one CSV row per model
 (:func:`latentgeo.analysis.table.build_measures_table`), a small table of the headline measures, and every
 measure against the noise level α (:func:`latentgeo.analysis.figures.plot_measures_vs_alpha`), the
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from latentgeo.analysis.figures import plot_measures_vs_alpha
+from latentgeo.analysis.seed_spread import seed_spread_table
 from latentgeo.analysis.table import build_measures_table, write_results_table
 from latentgeo.config.schema import Params
 
@@ -53,11 +54,14 @@ def headline_table(table: pd.DataFrame, variant: str = "paper") -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class MeasuresFamilyResult:
-    """The family's measures (``table``), its headline view, and the paths written."""
+    """The family's measures (``table``), its headline view, the quantizer-seed spread of its cell
+    measures (:func:`latentgeo.analysis.seed_spread.seed_spread_table`), and the paths written."""
 
     table: pd.DataFrame
     headline: pd.DataFrame
+    seed_spread: pd.DataFrame
     table_path: Path
+    seed_spread_path: Path
     figure: Path
 
 
@@ -66,15 +70,19 @@ def run_measures_family_stage(
     measures_dir: str | os.PathLike,
     table_out: str | os.PathLike,
     figures_dir: str | os.PathLike,
+    seed_spread_out: str | os.PathLike,
 ) -> MeasuresFamilyResult:
     """Read the profile's measures files under ``measures_dir``; write the family table (CSV) to
-    ``table_out`` and ``figures_dir/measures_vs_alpha.png`` (every measure with a value), both
-    atomically (stage outputs are
-    replaced). Models of other profiles left in ``measures_dir`` are ignored; a missing one is an
-    error naming it.
+    ``table_out``, the cell measures' quantizer-seed spread (CSV) to ``seed_spread_out`` and
+    ``figures_dir/measures_vs_alpha.png`` (every measure with a value), each atomically (stage
+    outputs are replaced). Models of other profiles left in ``measures_dir`` are ignored; a missing
+    one is an error naming it.
     """
-    table = build_measures_table(measures_dir, params.perturb.model_ids())
+    model_ids = params.perturb.model_ids()
+    table = build_measures_table(measures_dir, model_ids)
     table_path = write_results_table(table, table_out, overwrite=True)
+    spread = seed_spread_table(measures_dir, model_ids)
+    spread_path = write_results_table(spread, seed_spread_out, overwrite=True)
     corpus = params.data.corpus
     figure = plot_measures_vs_alpha(
         table,
@@ -84,4 +92,4 @@ def run_measures_family_stage(
         note=f"{corpus.n_sequences} {params.data.source} corpus sequences per sample",
     )
     variant = params.measures.patchiness_variant
-    return MeasuresFamilyResult(table, headline_table(table, variant), table_path, figure)
+    return MeasuresFamilyResult(table, headline_table(table, variant), spread, table_path, spread_path, figure)

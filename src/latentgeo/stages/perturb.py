@@ -43,7 +43,7 @@ def build_family_member(
     alpha: float | None = 0.0,
     seed: int = 1,
     scope: str = DEFAULT_SCOPE,
-    out_dir: str | os.PathLike = "models/perturbed/a0-s1",
+    out_dir: str | os.PathLike = "models/minilm-l6-a0-s1",
     *,
     overwrite: bool = False,
 ) -> dict:

@@ -1,4 +1,4 @@
-"""The reanalysis stage (``notebooks/07_paper_reanalysis.ipynb``, ``latentgeo reanalyse``): the
+"""The reanalysis stage (``notebooks/08_paper_reanalysis.ipynb``, ``latentgeo reanalyse``): the
 paper's published tables, checked against their manifest, reanalysed by
 :mod:`latentgeo.analysis.reanalysis`, written as JSON and a partial-r figure."""
 

@@ -1,4 +1,4 @@
-"""The regression stage (notebook 06): results table → regression → DVC plot files → figures.
+"""The regression stage (notebook 07): results table → regression → DVC plot files → figures.
 
 It reads only the outputs of earlier stages (fine-tuning scores, measures) and writes, each
 atomically: the results table (CSV), the regression result (JSON, a DVC metrics file), two small

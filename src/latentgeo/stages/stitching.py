@@ -1,4 +1,4 @@
-"""Stage 5: latent space translation and stitching across genuinely different sentence encoders.
+"""Stage 6 (notebook 06_stitching): latent space translation and stitching across genuinely different sentence encoders.
 
 The same texts (the first ``stitching.n_sentences`` of the offline BBC News topic task: train rows
 then validation rows) are embedded by every encoder of ``stitching.encoders``. For every ordered

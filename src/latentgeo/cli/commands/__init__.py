@@ -1,13 +1,32 @@
-"""Subcommands of the ``latentgeo`` CLI: one module each, exposing ``register(subparsers)``.
+"""Subcommands of the ``latentgeo`` CLI: one module each (named as its command), exposing
+``register(subparsers)``.
 
-Modules import the package at module level (``tests/test_architecture.py``); the heavy libraries
-(torch, transformers, faiss, DVC) stay inside the package's functions, so ``latentgeo --help``
-loads numpy, pandas and scipy but none of them.
+The CLI imports only the module of the command being run (:func:`latentgeo.cli.build_parser`);
+the overview (``latentgeo --help``) lists every command from :data:`SUMMARIES` without importing
+any, so it answers at once although the commands reach numpy, scipy and pandas.
 """
 
 from __future__ import annotations
 
 import argparse
+
+# One line per command: its help in `latentgeo --help`, and in its own parser.
+SUMMARIES: dict[str, str] = {
+    "data": "build or fetch the raw inputs (data/)",
+    "embed": "sample a model's latent space: every token vector of a sequences file",
+    "finetune": "fine-tune a model on a downstream task (GLUE or the offline suite)",
+    "measures": "geometric measures of a latent sample (quantizer cells, spread, intrinsic dimension)",
+    "params": "inspect and validate parameter profiles",
+    "perturb": "build a perturbed or non-standard model folder",
+    "reanalyse": "reanalyse the paper's published tables (r, partial r given log α, family fits)",
+    "references": "get or verify the paper's published tables (pinned by sha256, never committed)",
+    "regress": "OLS of a score on each measure of a table (r, partial r, CIs, leave-one-out, held-out)",
+    "remote": "pull DVC outputs from remote storage, check the remote",
+    "repro": "run the DVC pipeline's stale stages on a Dask cluster (like `dvc repro`, in parallel)",
+    "stitch": "translate one embedding space into another from parallel anchors and judge the stitch",
+    "table": "build the results table (one row per model: scores and measures)",
+    "verify": "were the committed results reproduced? (identical / within tolerance / out, per result)",
+}
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, out_help: str, *, default: str | None = None) -> None:

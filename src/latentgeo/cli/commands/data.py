@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.config.schema import load_params
 from latentgeo.data import SOURCES
 from latentgeo.data.build import build_data, get_data
@@ -24,7 +24,7 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("data", help="build or fetch the raw inputs (data/)")
+    parser = sub.add_parser("data", help=SUMMARIES["data"])
     dsub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     build = dsub.add_parser("build", help="build data/ deterministically from its sources")
     add_output_arguments(build, "output folder (default: data)", default="data")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.stages.embed import embed_file, sidecar_path
 
 
@@ -32,8 +32,7 @@ def _positive(text: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "embed",
-        help="sample a model's latent space: every token vector of a sequences file",
+        "embed", help=SUMMARIES["embed"],
         description=(
             "Encode each sequence as if alone (truncated to max_position_embeddings - 3 tokens), "
             "in length-sorted masked batches, and write X.npy (rows = token vectors, input order) "

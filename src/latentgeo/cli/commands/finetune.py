@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.config.schema import PARAMS_FILE, PRECISIONS, load_params
 from latentgeo.downstream.finetune import FinetuneSettings
 from latentgeo.downstream.tasks import get_task
@@ -66,8 +66,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "finetune",
-        help="fine-tune a model on a downstream task (GLUE or the offline suite)",
+        "finetune", help=SUMMARIES["finetune"],
         description="Fine-tune a sequence-classification head on an encoder with transformers' "
         "Trainer (dynamic padding, length-grouped batches, seeded) and write the validation "
         "scores as JSON. Settings default to the profile's finetune section; flags override.",

@@ -6,9 +6,10 @@ import argparse
 import sys
 import time
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, positive_int, add_output_arguments
 from latentgeo.geometry.measures.quantizers import PAPER_SEED as DEFAULT_SEED  # FAISS's own default seeds
-from latentgeo.stages.measures import DEFAULT_TRAIN_SIZE, measures_file
+from latentgeo.geometry.measures.compute import DEFAULT_TRAIN_SIZE
+from latentgeo.stages.measures import measures_file
 
 
 def _train_size(text: str) -> int | str:
@@ -33,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
         nbits=args.nbits,
         train_size=args.train_size,
         seed=args.seed,
+        quantizer_seeds=args.quantizer_seeds,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
@@ -51,8 +53,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "measures",
-        help="geometric measures of a latent sample (quantizer cells, spread, intrinsic dimension)",
+        "measures", help=SUMMARIES["measures"],
         description=(
             "Train FAISS quantizers on a sample of vectors, encode every vector, and write the "
             "paper's measures (reconstruction error and its distribution, point counts, "
@@ -91,5 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "which the paper ran with)"
         ),
     )
+    parser.add_argument(
+        "--quantizer-seeds", type=positive_int, default=1, metavar="S",
+        help="train each quantizer S times (seeds SEED, SEED+1, ...): cell measures are the means, "
+             "their spread goes to quantizer_seed_sd (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=_run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.perturb import (
     DEFAULT_SCOPE,
@@ -38,8 +38,7 @@ def _perturb(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "perturb",
-        help="build a perturbed or non-standard model folder",
+        "perturb", help=SUMMARIES["perturb"],
         description=(
             "Write a model folder (safetensors, config, tokenizer, latentgeo.json). kind "
             "'perturbed' applies W <- (1 - a/100) W + (a/100) eps, eps ~ N(0, 1), seeded, to every "

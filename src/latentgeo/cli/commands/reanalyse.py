@@ -6,7 +6,7 @@ import argparse
 
 from latentgeo.analysis.reanalysis import DEFAULT_CONTROLS, PUBLISHED
 from latentgeo.analysis.references import DEFAULT_MANIFEST, DEFAULT_OUT
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.io import check_output_path
 from latentgeo.stages.reanalysis import run_reanalysis
 
@@ -41,8 +41,7 @@ def _reanalyse(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "reanalyse",
-        help="reanalyse the paper's published tables (r, partial r given log α, family fits)",
+        "reanalyse", help=SUMMARIES["reanalyse"],
         description=(
             "Read the four published tables as the paper's linreg_clean.R does and compute: per "
             "measure r and partial r given the controls on the bert-small sweep (Holm-adjusted), "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+
 from latentgeo.analysis.references import (
     DEFAULT_MANIFEST,
     DEFAULT_OUT,
@@ -10,6 +11,7 @@ from latentgeo.analysis.references import (
     load_manifest,
     verify_references,
 )
+from latentgeo.cli.commands import SUMMARIES
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -37,8 +39,7 @@ def _manifest_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "references",
-        help="get or verify the paper's published tables (pinned by sha256, never committed)",
+        "references", help=SUMMARIES["references"],
         description=(
             "The geometry paper's published metric tables are pinned by a manifest "
             "(repository, commit, path and sha256 of each table) and fetched by each user: its "

@@ -11,7 +11,7 @@ from latentgeo.analysis.regression import (
     regress,
     write_regression,
 )
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.io import check_output_path
 
 
@@ -54,8 +54,7 @@ def _regress(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "regress",
-        help="OLS of a score on each measure of a table (r, partial r, CIs, leave-one-out, held-out)",
+        "regress", help=SUMMARIES["regress"],
         description=(
             "Fit score ~ measure by OLS for each measure column of a CSV table (one row per model), "
             "reporting n, slope, intercept, Pearson r, R², p-value (and Holm-adjusted) and 95 % "

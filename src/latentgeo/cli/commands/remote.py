@@ -7,6 +7,7 @@ import sys
 
 from latentgeo.errors import LatentgeoError
 from latentgeo.remote import default_remote, probe, pull
+from latentgeo.cli.commands import SUMMARIES
 
 
 def _pull(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("remote", help="pull DVC outputs from remote storage, check the remote")
+    parser = sub.add_parser("remote", help=SUMMARIES["remote"])
     rsub = parser.add_subparsers(dest="remote_command", metavar="ACTION", required=True)
     pull = rsub.add_parser("pull", help="pull what the default remote has; say in one line what it lacks "
                                         "(exit 0; exit 2 only when an object fails its hash check)")

@@ -7,7 +7,7 @@ import contextlib
 import signal
 import sys
 
-from latentgeo.cli.commands import positive_int
+from latentgeo.cli.commands import SUMMARIES, positive_int
 from latentgeo.repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 
 SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's convention for "ended by SIGTERM"
@@ -56,7 +56,7 @@ def _repro(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "repro", help="run the DVC pipeline's stale stages on a Dask cluster (like `dvc repro`, in parallel)",
+        "repro", help=SUMMARIES["repro"],
         description="Run the stale stages of the DVC pipeline on a Dask cluster in dependency order; "
                     "DVC records each finished stage (dvc.lock, cache) as `dvc repro` would.")
     parser.add_argument("targets", nargs="*", metavar="TARGET",

@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, load_npy, save_npy, write_json
 from latentgeo.translation.stitch import check_stitch_inputs, stitch
@@ -48,8 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "stitch",
-        help="translate one embedding space into another from parallel anchors and judge the stitch",
+        "stitch", help=SUMMARIES["stitch"],
         description=(
             "Rows of SOURCE and TARGET are paired items. The first N rows are anchors that fit the "
             "map; the rest are evaluated: MSE, R², MSE relative to the mean and N(0,1) estimators, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from latentgeo.analysis.table import build_results_table, measure_columns, score_columns, write_results_table
-from latentgeo.cli.commands import add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.config.schema import load_params
 from latentgeo.io import check_output_path
 
@@ -24,9 +24,7 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "table", help="build the results table (one row per model: scores and measures)"
-    )
+    parser = sub.add_parser("table", help=SUMMARIES["table"])
     parser.add_argument("--finetune-dir", required=True,
                         help="folder of <model_id>/<task>.json fine-tuning results")
     parser.add_argument("--measures-dir", required=True, help="folder of <model_id>.json measures")

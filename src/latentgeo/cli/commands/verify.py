@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import positive_int
+from latentgeo.cli.commands import SUMMARIES, positive_int
 from latentgeo.verify import OUT, verify_study
 from latentgeo.verify.sources import repository_root
 from latentgeo.verify.tolerances import default_tolerance_path, read_profile
@@ -38,8 +38,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "verify",
-        help="were the committed results reproduced? (identical / within tolerance / out, per result)",
+        "verify", help=SUMMARIES["verify"],
         description=(
             "Compare the workspace's results (tables CSV, metrics JSON, the CSV data behind the "
             "figures; never image bytes) with those committed at REV, value by value, against the "
