@@ -123,3 +123,52 @@ def test_alpha_axis_ticks_are_zero_and_decades_of_the_log_part(alphas, ticks):
     assert list(ax.get_xticks()) == ticks
     labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ticks)]
     assert labels == [f"{t:g}" for t in ticks]
+
+
+def _sweep(seed: int, n: int = 30) -> pd.DataFrame:
+    """A noise sweep: `tracker` follows log α only, `extra` carries score information beyond it."""
+    rng = np.random.default_rng(seed)
+    alpha = np.exp(rng.uniform(np.log(0.5), np.log(100), n))
+    hidden = rng.normal(0, 1, n)
+    return pd.DataFrame({
+        "model": [f"s{i}" for i in range(n)], "family": "perturbed", "alpha": alpha,
+        "score_average": 0.7 - 0.08 * np.log(alpha) + 0.03 * hidden + rng.normal(0, 0.01, n),
+        "tracker": -np.log(alpha) + rng.normal(0, 0.05, n),
+        "extra": hidden + rng.normal(0, 0.2, n),
+        "noise": rng.normal(0, 1, n),
+    })
+
+
+def test_partial_r_vs_r_one_panel_or_beside_the_paper_byte_stable(tmp_path):
+    """Ours alone, ours beside a reanalysis JSON (its `sweep` is a regression result) or beside a
+    plain regression result; deterministic bytes; a second result of another shape is refused."""
+    from latentgeo.analysis.figures import plot_partial_r_vs_r
+    from latentgeo.io import dumps_json
+    import json
+
+    ours = regress(_sweep(1), "score_average", controls=["log1p(alpha)"])
+    paper_sweep = regress(_sweep(2), "score_average", controls=["log(alpha)"])
+    # As written to results/reanalysis/<source>.json: NaN as null, the sweep under "sweep".
+    reanalysis = json.loads(dumps_json({"sweep": paper_sweep, "families": {}, "controls": ["log(alpha)"]}))
+    kwargs = {"title": "t", "label": provenance("offline", "smoke")}
+    single = plot_partial_r_vs_r(ours, tmp_path / "one.png", **kwargs)
+    pair = plot_partial_r_vs_r(ours, tmp_path / "pair.png", paper=reanalysis, **kwargs)
+    plain = plot_partial_r_vs_r(ours, tmp_path / "plain.png", paper=json.loads(dumps_json(paper_sweep)), **kwargs)
+    for path in (single, pair, plain):
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and b"Software" not in data
+    assert pair.read_bytes() == plain.read_bytes()  # the same sweep, however it is handed in
+    assert pair.read_bytes() != single.read_bytes()
+    again = plot_partial_r_vs_r(ours, tmp_path / "again.png", paper=reanalysis, **kwargs)
+    assert again.read_bytes() == pair.read_bytes()
+    # Two panels side by side: the pair is about twice as wide.
+    from PIL import Image
+
+    w1, h1 = Image.open(single).size
+    w2, h2 = Image.open(pair).size
+    assert h1 == h2 and w2 == pytest.approx(2 * w1, rel=0.02)
+    # Without controls a panel says so instead of failing.
+    assert plot_partial_r_vs_r(regress(_sweep(1), "score_average"), tmp_path / "none.png", **kwargs).is_file()
+    with pytest.raises(LatentgeoError, match="neither a regression result nor a reanalysis"):
+        plot_partial_r_vs_r(ours, tmp_path / "bad.png", paper={"table": []}, **kwargs)
+    assert not (tmp_path / "bad.png").exists()

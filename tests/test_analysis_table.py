@@ -13,7 +13,9 @@ import pytest
 from latentgeo.cli import main
 from latentgeo.config.schema import load_params
 from latentgeo.errors import LatentgeoError
+from latentgeo.analysis.regression import regress
 from latentgeo.analysis.table import build_results_table, flatten_measures, write_results_table
+from latentgeo.downstream.tasks import SUITES
 from latentgeo.io import csv_text
 
 TASKS = ("bbc-topic", "wiki-acceptability", "wiki-adjacency")
@@ -66,7 +68,7 @@ def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, P
             score = 0.9 - 0.12 * level + wobble + 0.02 * t
             (folder / f"{task}.json").write_text(json.dumps({
                 "model": model, "task": task, "suite": "offline", "metric": "accuracy",
-                "score": score, "metrics": {"accuracy": score}, "chance": 0.2,
+                "score": score, "metrics": {"accuracy": score}, "chance": SUITES["offline"][task].chance,
             }))
         measure_file = measures / f"{_stage_path(model)}.json"
         measure_file.parent.mkdir(parents=True, exist_ok=True)
@@ -94,9 +96,9 @@ def test_flatten_measures_keeps_numeric_leaves_only():
 def test_build_results_table_columns_rows_and_values(tmp_path):
     finetune, measures = write_fixture(tmp_path)
     table = build_results_table(finetune, measures)
-    assert list(table.columns[:5]) == ["model", "family", "alpha", "seed", "suite"]
-    assert list(table.columns[5:9]) == [f"score_{t}" for t in TASKS] + ["score_average"]
-    assert list(table.columns[9:]) == sorted([
+    assert list(table.columns[:6]) == ["model", "family", "base_model", "alpha", "seed", "suite"]
+    assert list(table.columns[6:11]) == [f"score_{t}" for t in TASKS] + ["score_average", "score_normalised"]
+    assert list(table.columns[11:]) == sorted([
         "lsq_centroids", "lsq_error_iqr", "lsq_patchiness", "lsq_point_dist", "pq_m",
         "pq_patchiness", "pq_reconstruction_error", "spread_eee", "spread_isoscore",
     ])
@@ -124,7 +126,7 @@ def test_table_csv_is_deterministic_and_round_trips(tmp_path):
     assert first == second
     out = write_results_table(build_results_table(finetune, measures), tmp_path / "t.csv")
     back = pd.read_csv(out)
-    assert back.shape == (10, 18)
+    assert back.shape == (10, 20)
     assert "\r" not in out.read_text()
     with pytest.raises(LatentgeoError, match="already exists"):
         write_results_table(back, out)
@@ -152,9 +154,12 @@ def test_tasks_select_exactly_the_profile_score_columns(tmp_path):
     finetune, measures = write_fixture(tmp_path)
     full = build_results_table(finetune, measures)
     one = build_results_table(finetune, measures, tasks=[TASKS[1]])
-    assert [c for c in one.columns if c.startswith("score_")] == [f"score_{TASKS[1]}", "score_average"]
+    assert [c for c in one.columns if c.startswith("score_")] == [
+        f"score_{TASKS[1]}", "score_average", "score_normalised"]
     np.testing.assert_array_equal(one["score_average"], full[f"score_{TASKS[1]}"])
-    assert one.drop(columns=[f"score_{TASKS[1]}", "score_average"]).equals(
+    # wiki-acceptability's chance (MCC) is 0: normalised, its score is unchanged.
+    np.testing.assert_array_equal(one["score_normalised"], full[f"score_{TASKS[1]}"])
+    assert one.drop(columns=[f"score_{TASKS[1]}", "score_average", "score_normalised"]).equals(
         full.drop(columns=[c for c in full.columns if c.startswith("score_")]))
     (finetune / "perturbed/a5-s2" / f"{TASKS[0]}.json").unlink()
     with pytest.raises(LatentgeoError, match=rf"'minilm-l6-a5-s2' has no fine-tuning result for tasks \['{TASKS[0]}'\]"):
@@ -246,7 +251,7 @@ def test_table_cli_writes_csv_and_refuses_bad_input(tmp_path, capsys):
     out = tmp_path / "results" / "table.csv"
     argv = ["table", "--finetune-dir", str(finetune), "--measures-dir", str(measures), "--out", str(out)]
     assert main(argv) == 0
-    assert pd.read_csv(out).shape == (10, 18)
+    assert pd.read_csv(out).shape == (10, 20)
     capsys.readouterr()
 
     # --params keeps the models that profile builds (smoke: α 0, 5, 100; seed 1; untrained).
@@ -306,6 +311,27 @@ def test_regression_stage_writes_every_output(tmp_path):
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(FIGURE_NAMES.values())
     assert result.pearson.shape[0] == len(reg["measures"])
     assert (out / "table.csv").read_text() == csv_text(result.table)
+    # The profile's score keeps the analysis and keys it always had; two keys are added beside it.
+    assert set(reg) == {"score", "group", "confidence", "n_rows", "label_column", "fit_rows", "holdout",
+                        "outliers", "controls", "measures", "ranking", "skipped", "suite", "profile",
+                        "patchiness_variant", "secondary_score", "leave_one_family_out"}
+    assert reg["score"] == "score_average"
+    other = reg["secondary_score"]
+    assert other["score"] == "score_normalised" and set(other["measures"]) == set(reg["measures"])
+    direct = regress(result.table, "score_normalised", group="family", controls=params.regression.controls)
+    for name, fit in other["measures"].items():
+        assert set(fit) == {"n", "r", "r_ci_low", "r_ci_high", "p_value", "p_value_holm", "partial_n",
+                            "partial_r", "partial_p_value", "partial_p_holm", "partial_undefined"}
+        for key in ("r", "r_ci_low", "partial_r", "partial_p_holm"):
+            got = math.nan if fit[key] is None else fit[key]  # JSON writes NaN as null
+            assert got == pytest.approx(direct["measures"][name][key], nan_ok=True, abs=1e-12)
+    assert list(result.secondary.columns) == ["measure", "r", "partial_r", "partial_p_holm", "r_score_normalised",
+                                              "partial_r_score_normalised", "partial_p_holm_score_normalised"]
+    # One family of models (minilm-l6): no leave-one-family-out, and a reason instead of numbers.
+    lofo = reg["leave_one_family_out"]
+    assert lofo["families"] == ["minilm-l6"] and lofo["measures"] is None and lofo["baseline"] is None
+    assert "leaving one out needs two or more" in lofo["reason"]
+    assert result.lofo.empty
 
 
 def test_regression_notebook_is_thin_and_parameterised():
@@ -342,7 +368,7 @@ def test_measures_table_is_the_results_table_without_scores(tmp_path):
     full = build_results_table(finetune, measures)
     table = build_measures_table(measures)
     assert list(table.columns[:4]) == ["model", "family", "alpha", "seed"]
-    expected = full.drop(columns=["suite", *[c for c in full.columns if c.startswith("score_")]])
+    expected = full.drop(columns=["suite", "base_model", *[c for c in full.columns if c.startswith("score_")]])
     pd.testing.assert_frame_equal(table, expected)
     # No scores needed: the measures of a family whose fine-tuning has not run are readable.
     assert len(build_measures_table(measures, ["minilm-l6-a0-s1", "minilm-l6-untrained-s1"])) == 2
@@ -382,3 +408,54 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     with pytest.raises(LatentgeoError, match="minilm-l6-a3-s1"):
         run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f", out / "s.csv")
     assert not (out / "x.csv").exists()
+
+
+def test_normalised_score_is_the_chance_corrected_average_by_hand(tmp_path):
+    """score_normalised = mean over tasks of (score − chance) / (1 − chance), with each task's
+    chance as its result file records it (here the offline registry's 0.2, 0 and 7/12)."""
+    finetune, measures = write_fixture(tmp_path)
+    table = build_results_table(finetune, measures)
+    chance = {"bbc-topic": 0.2, "wiki-acceptability": 0.0, "wiki-adjacency": 0.5 * (0.5 + 2 / 3)}
+    by_hand = sum((table[f"score_{t}"] - c) / (1 - c) for t, c in chance.items()) / 3
+    np.testing.assert_allclose(table["score_normalised"], by_hand, rtol=0, atol=1e-14)
+    # Not the raw average: the tasks' chance levels differ.
+    assert not np.allclose(table["score_normalised"], table["score_average"])
+    assert (table["base_model"] == "minilm-l6").all()
+
+
+def test_normalised_average_invariants_and_glue_leaves_wnli_out():
+    from latentgeo.analysis.table import normalised_average
+
+    chance = {"sst2": 0.5, "cola": 0.0, "wnli": 0.5}
+    assert normalised_average({"sst2": 0.5, "cola": 0.0, "wnli": 1.0}, chance, "glue") == 0.0
+    assert normalised_average({"sst2": 1.0, "cola": 1.0, "wnli": 0.0}, chance, "glue") == 1.0
+    assert normalised_average({"sst2": 0.25, "cola": 0.5}, chance, "glue") == pytest.approx((-0.5 + 0.5) / 2)
+    with pytest.raises(LatentgeoError, match=r"no chance level for tasks \['cola'\]"):
+        normalised_average({"sst2": 0.5, "cola": 0.0}, {"sst2": 0.5}, "glue")
+    with pytest.raises(LatentgeoError, match=r"\[0, 1\)"):
+        normalised_average({"sst2": 0.5}, {"sst2": 1.0}, "glue")
+
+
+@pytest.mark.parametrize("chance, message", [
+    (None, r"chance None is not a number in \[0, 1\)"),
+    (1.0, r"chance 1.0 is not a number in \[0, 1\)"),
+    ("0.2", r"chance '0.2' is not a number"),
+])
+def test_a_result_without_a_usable_chance_is_refused(tmp_path, chance, message):
+    finetune, measures = write_fixture(tmp_path)
+    path = finetune / "perturbed/a5-s1/bbc-topic.json"
+    data = json.loads(path.read_text())
+    data["chance"] = chance
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatentgeoError, match=message):
+        build_results_table(finetune, measures)
+
+
+def test_two_chance_levels_for_one_task_are_refused(tmp_path):
+    finetune, measures = write_fixture(tmp_path)
+    path = finetune / "perturbed/a5-s1/bbc-topic.json"
+    data = json.loads(path.read_text())
+    data["chance"] = 0.25
+    path.write_text(json.dumps(data))
+    with pytest.raises(LatentgeoError, match="task 'bbc-topic': chance 0.2 in .* but 0.25 in"):
+        build_results_table(finetune, measures)

@@ -439,3 +439,30 @@ def test_smoke_rerun_on_another_float_path_reproduces_the_committed_reference(sm
     assert last.startswith(("reproduced: identical", "reproduced within tolerance"))
     assert "profile 'smoke'" in last and "against tests/reference/smoke/" in last
     assert "profile differs" not in proc.stdout
+
+
+def test_committed_tolerances_state_a_rule_for_every_number_the_regression_stage_adds():
+    """The chance-normalised score (table and score-vs-α columns) and the second score's r and
+    partial r (regression.json ``secondary_score``) fall under stated rules of the default profile,
+    not the identical-or-fail default; the smoke profile leaves the second score's r uncompared
+    exactly as it leaves the first's, and gives score_normalised its own tolerance."""
+
+    root = Path(__file__).resolve().parents[1]
+    default = load_tolerances(root / "tolerances" / "default.yaml")
+    measures = json.loads((root / "results" / "regression.json").read_text())["measures"]
+    for name in measures:
+        for key in ("r", "r_ci_low", "r_ci_high", "p_value", "p_value_holm", "partial_r",
+                    "partial_p_value", "partial_p_holm"):
+            rule = default.rule_for("results/regression.json", f"secondary_score.measures.{name}.{key}")
+            assert rule is not None and rule.name == f"regression-secondary-{name}", (name, key)
+    assert default.rule_for("results/regression.json", "secondary_score.controls.r2") is not None
+    for path in ("results/table.csv", "results/plots/score_vs_alpha.csv"):
+        assert default.rule_for(path, "score_normalised", "minilm-l6-a5-s1").name == "table-normalised"
+        assert default.rule_for(path, "score_normalised", "minilm-l6-a100-s1").name == "a100-table-normalised"
+        assert default.rule_for(path, "score_average", "minilm-l6-a5-s1").name == "table-scores"
+    smoke = load_tolerances(root / "tolerances" / "smoke.yaml")
+    assert smoke.ignored("results/regression.json", "secondary_score.measures.lsq_patchiness.partial_r")
+    assert not smoke.ignored("results/regression.json", "secondary_score.score")
+    assert not smoke.ignored("results/regression.json", "leave_one_family_out.reason")
+    assert smoke.rule_for("results/table.csv", "score_normalised", "minilm-l6-a100-s1").name == "a100-normalised-score-column"
+    assert smoke.rule_for("results/table.csv", "score_normalised", "minilm-l6-a5-s1").name == "normalised-score-column"

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from latentgeo.analysis.regression import partial_table, pearson_table
-from latentgeo.analysis.table import SCORE_AVERAGE, measure_columns, score_columns
+from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, measure_columns, score_columns
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import atomic_output
 
@@ -146,7 +146,9 @@ def plot_score_vs_alpha(
     """
     import seaborn as sns
 
-    scores = score_columns(table)
+    # The chance-normalised average is on another scale (0 = chance): it has no place among the
+    # task metrics.
+    scores = [c for c in score_columns(table) if c != SCORE_NORMALISED]
     if not scores:
         raise LatentgeoError("the table has no score_* columns")
     rows = _swept(table)
@@ -409,5 +411,72 @@ def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, 
         fig.legend(loc="outside lower center", ncols=3)
         if note:
             ax.set_title("\n".join(textwrap.wrap(note, 95)), fontsize=7)
+        fig.suptitle(f"{title}\n{label}")
+        return save_figure(fig, path)
+
+
+def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
+    """One panel of :func:`plot_partial_r_vs_r`: partial r (y) against r (x), one labelled point
+    per measure, filled when Holm p < 0.05; a note instead when there is no partial r."""
+    ax.axline((0.0, 0.0), slope=1.0, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
+    ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=0)
+    ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"r with {regression.get('score', 'the score')}")
+    if not regression.get("controls"):
+        ax.set_title(f"{name}\n(no controls: partial r not computed)", fontsize=8)
+        return
+    frame = partial_table(regression)
+    controls = ", ".join(regression["controls"]["exprs"])
+    defined = frame["partial_r"].notna().to_numpy()
+    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < 0.05) & defined
+    r = frame["r"].to_numpy(dtype="float64")
+    pr = frame["partial_r"].to_numpy(dtype="float64")
+    ax.scatter(r[significant], pr[significant], color="C0", s=22, zorder=3,
+               label="Holm p < 0.05")
+    ax.scatter(r[defined & ~significant], pr[defined & ~significant], facecolors="white",
+               edgecolors="C0", s=22, zorder=3, label="not significant after Holm")
+    for measure, a, b in zip(frame["measure"][defined], r[defined], pr[defined]):
+        ax.annotate(measure, (a, b), xytext=(3, 2), textcoords="offset points", fontsize=5.5)
+    n = sorted({int(v) for v in frame["partial_n"].dropna()})
+    n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "no partial r defined")
+    ax.set_ylabel(f"partial r given {controls}")
+    ax.set_title(f"{name} ({n_text}; {int(defined.sum())} of {len(frame)} measures)", fontsize=8)
+    ax.legend(loc="lower right", fontsize=6)
+
+
+def plot_partial_r_vs_r(
+    regression: dict,
+    path: str | os.PathLike,
+    *,
+    title: str,
+    label: str,
+    paper: dict | None = None,
+    names: tuple[str, str] = ("this study", "paper (reanalysis)"),
+) -> Path:
+    """Each measure's partial r given the controls (y) against its r (x), labelled points, the
+    diagonal (partial r = r: the controls explain nothing) and the zero lines; a point is filled
+    when its Holm-adjusted partial p < 0.05. A point near the x axis far from the y axis is a
+    measure whose r is the controls' (e.g. the noise level).
+
+    ``regression``: a :func:`~latentgeo.analysis.regression.regress` result. ``paper``: optional
+    second result drawn beside it on the same axes: a ``regress`` result or the reanalysis JSON
+    (``results/reanalysis/<source>.json``, whose ``sweep`` is one). ``names``: the panels' titles.
+    A figure is written in every case (a panel without controls says so).
+    """
+    results = [regression]
+    if paper is not None:
+        sweep = paper.get("sweep") if "measures" not in paper else paper
+        if not isinstance(sweep, dict) or "measures" not in sweep:
+            raise LatentgeoError("the second result is neither a regression result nor a reanalysis "
+                                 "result (no 'measures' or 'sweep')")
+        results.append(sweep)
+    with figure_style():
+        fig = new_figure(5.6 * len(results), 6.0)
+        axes = fig.subplots(1, len(results), squeeze=False)[0]
+        for ax, result, name in zip(axes, results, names):
+            _partial_vs_r_panel(ax, result, name)
         fig.suptitle(f"{title}\n{label}")
         return save_figure(fig, path)

@@ -3,7 +3,8 @@
 Inputs are the outputs of two earlier stages, joined on ``model_id``:
 
 * ``<finetune_dir>/**/<task>.json``: one fine-tuning result, with keys ``model`` (the model
-  record of ``latentgeo.json``), ``task``, ``suite`` and ``score`` (the task's metric);
+  record of ``latentgeo.json``), ``task``, ``suite``, ``score`` (the task's metric) and ``chance``
+  (the metric's chance level, :attr:`latentgeo.downstream.tasks.Task.chance`);
 * ``<measures_dir>/**/*.json``: one model's measures, with keys ``model``, ``inputs`` and one
   section per family of measures (``pq``, ``lsq``, ``spread``, ...) holding scalar leaves.
 
@@ -12,9 +13,12 @@ Files are found at any depth (the pipeline writes ``<group>/<short id>/<task>.js
 the record is the one source of truth, and two files claiming the same model (and task) are an
 error rather than a silent overwrite.
 
-Columns of the table, in order: ``model``, ``family``, ``alpha``, ``seed``, ``suite``,
-``score_<task>`` for every task (registry order), ``score_average`` (the suite average, WNLI left
-out for GLUE: :func:`latentgeo.downstream.metrics.suite_average`), then every numeric measure leaf as
+Columns of the table, in order: ``model``, ``family``, ``base_model`` (the family of models a
+row was perturbed from, e.g. ``minilm-l6``), ``alpha``, ``seed``, ``suite``, ``score_<task>`` for
+every task (registry order), ``score_average`` (the suite average, WNLI left out for GLUE:
+:func:`latentgeo.downstream.metrics.suite_average`), ``score_normalised`` (the same tasks'
+average of (score − chance) / (1 − chance): chance 0, perfect 1, so tasks with different chance
+levels count alike: :func:`normalised_average`), then every numeric measure leaf as
 ``<section>_<name>`` (nested names joined by ``_``), sorted by name. Rows are sorted by family
 (base, perturbed, non-standard), α, seed and model, so the same inputs give the same bytes.
 """
@@ -34,8 +38,11 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, read_json, write_csv
 from latentgeo.models.record import FAMILIES, check_model_record
 
-ID_COLUMNS = ("model", "family", "alpha", "seed", "suite")
+ID_COLUMNS = ("model", "family", "base_model", "alpha", "seed", "suite")
 SCORE_AVERAGE = "score_average"
+SCORE_NORMALISED = "score_normalised"
+# Columns that summarise the task scores (the rest of ``score_*`` are one task each).
+SUMMARY_SCORES = (SCORE_AVERAGE, SCORE_NORMALISED)
 # Keys of a measures file that are not measures: the model record, what the sample was, and the
 # spread of the cell measures over quantizer seeds (how far to trust them, not a measure).
 NON_MEASURE_SECTIONS = ("model", "inputs", "quantizer_seed_sd")
@@ -87,13 +94,16 @@ def _check_same_record(model_id: str, a: dict, b: dict, where_a: str, where_b: s
 def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
     """Scores per model from every ``<task>.json`` under ``finetune_dir`` (any depth).
 
-    Returns ``{model_id: {"record": model record, "suite": str, "scores": {task: float}}}``.
-    Only files named after a known task are read (folders may hold logs or checkpoints).
+    Returns ``{model_id: {"record": model record, "suite": str, "scores": {task: float},
+    "chances": {task: float}}}``. Only files named after a known task are read (folders may hold
+    logs or checkpoints). A task's ``chance`` must be a number in [0, 1) (the normalised score
+    divides by 1 − chance) and the same in every model's file of that task.
     """
     root = Path(finetune_dir)
     if not root.is_dir():
         raise LatentgeoError(f"fine-tuning results folder not found: {root}")
     out: dict[str, dict] = {}
+    chances: dict[str, tuple[float, Path]] = {}
     for path in sorted(p for p in root.rglob("*.json") if p.stem in _KNOWN_TASKS):
         data = read_json(path)
         record = _model_record(data, path)
@@ -106,8 +116,12 @@ def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
         score = data.get("score")
         if score is not None and not _is_number(score):
             raise LatentgeoError(f"{path}: score {score!r} is not a number")
+        chance = _chance(data.get("chance"), path)
+        seen = chances.setdefault(path.stem, (chance, path))
+        if seen[0] != chance:
+            raise LatentgeoError(f"task {path.stem!r}: chance {seen[0]!r} in {seen[1]} but {chance!r} in {path}")
         entry = out.setdefault(model_id, {"record": record, "suite": suite, "scores": {},
-                                          "files": {}, "source": path})
+                                          "chances": {}, "files": {}, "source": path})
         _check_same_record(model_id, entry["record"], record, str(entry["source"]), str(path))
         if entry["suite"] != suite:
             raise LatentgeoError(
@@ -121,9 +135,34 @@ def read_finetune_results(finetune_dir: str | os.PathLike) -> dict[str, dict]:
             )
         entry["files"][path.stem] = path
         entry["scores"][path.stem] = math.nan if score is None else float(score)
+        entry["chances"][path.stem] = chance
     if not out:
         raise LatentgeoError(f"no fine-tuning results (<task>.json files) under {root}")
     return out
+
+
+def _chance(value: object, path: Path) -> float:
+    """A fine-tuning result's ``chance``, checked: a number in [0, 1)."""
+    if not _is_number(value) or not 0.0 <= float(value) < 1.0:
+        raise LatentgeoError(f"{path}: chance {value!r} is not a number in [0, 1) "
+                             "(rerun the fine-tuning stage: results record their task's chance level)")
+    return float(value)
+
+
+def normalised_average(scores: Mapping[str, float], chances: Mapping[str, float], suite: str) -> float:
+    """Mean over the suite's counted tasks (those of :func:`~latentgeo.downstream.metrics.suite_average`,
+    i.e. WNLI left out for GLUE) of (score − chance) / (1 − chance): 0 at chance, 1 when perfect,
+    below 0 when worse than chance. ``chances`` must hold every task of ``scores``, each in [0, 1)."""
+    missing = sorted(set(scores) - set(chances))
+    if missing:
+        raise LatentgeoError(f"no chance level for tasks {missing}")
+    bad = {t: c for t, c in chances.items() if t in scores and not 0.0 <= c < 1.0}
+    if bad:
+        raise LatentgeoError(f"chance levels must be in [0, 1), got {bad}")
+    # suite_average picks the counted tasks and refuses unknown ones; it averages what it is given.
+    return suite_average(
+        {t: (float(s) - chances[t]) / (1.0 - chances[t]) for t, s in scores.items()}, suite
+    )
 
 
 def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
@@ -266,15 +305,17 @@ def build_results_table(
     _check_joinable(scores, measures)
     suite = next(iter(scores.values()))["suite"]
     tasks = _task_order(suite, set().union(*(e["scores"] for e in scores.values())))
-    score_names = [*(f"score_{t}" for t in tasks), SCORE_AVERAGE]
+    score_names = [*(f"score_{t}" for t in tasks), SCORE_AVERAGE, SCORE_NORMALISED]
     measure_names = _measure_names(measures)
     rows = []
     for model_id, entry in scores.items():
         rows.append({
             **_id_fields(model_id, entry["record"]),
+            "base_model": entry["record"].get("base_model"),
             "suite": suite,
             **{f"score_{t}": entry["scores"][t] for t in tasks},
             SCORE_AVERAGE: suite_average(entry["scores"], suite),
+            SCORE_NORMALISED: normalised_average(entry["scores"], entry["chances"], suite),
             **measures[model_id]["measures"],
         })
     return _typed_table(rows, ID_COLUMNS, [*score_names, *measure_names])
@@ -293,7 +334,7 @@ def build_measures_table(
     if model_ids is not None:
         measures = select_models(measures, model_ids, "measures")
     rows = [{**_id_fields(model_id, e["record"]), **e["measures"]} for model_id, e in measures.items()]
-    id_columns = [c for c in ID_COLUMNS if c != "suite"]
+    id_columns = [c for c in ID_COLUMNS if c not in ("suite", "base_model")]
     return _typed_table(rows, id_columns, _measure_names(measures))
 
 
@@ -303,9 +344,9 @@ def measure_columns(table: pd.DataFrame) -> list[str]:
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:
-    """``score_<task>`` columns followed by ``score_average`` when present."""
-    tasks = [c for c in table.columns if str(c).startswith("score_") and c != SCORE_AVERAGE]
-    return tasks + ([SCORE_AVERAGE] if SCORE_AVERAGE in table.columns else [])
+    """``score_<task>`` columns followed by ``score_average`` and ``score_normalised`` when present."""
+    tasks = [c for c in table.columns if str(c).startswith("score_") and c not in SUMMARY_SCORES]
+    return tasks + [c for c in SUMMARY_SCORES if c in table.columns]
 
 
 def write_results_table(table: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

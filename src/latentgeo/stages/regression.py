@@ -7,6 +7,12 @@ figure belongs to the measures-family stage, :mod:`latentgeo.stages.measures_fam
 from the caller (dvc.yaml → papermill parameters); settings from ``params.regression``, whose
 ``controls`` (e.g. ``log1p(alpha)``) give each measure's partial r: every measure moves with the
 noise level, and the partial r says what a measure tells about the score beyond α.
+
+Besides the profile's score, regression.json holds two more analyses under their own top-level
+keys: ``secondary_score``, the r and partial r of every measure with the other summary score
+(``score_normalised``, the chance-normalised average, when the profile regresses
+``score_average``; ``score_average`` otherwise), and ``leave_one_family_out``, each measure's error
+predicting a family of models (``base_model``) from the others, against the controls alone.
 """
 
 from __future__ import annotations
@@ -18,14 +24,29 @@ from pathlib import Path
 import pandas as pd
 
 from latentgeo.analysis.figures import (
+    plot_partial_r_vs_r,
     plot_partial_vs_r,
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
     provenance,
 )
-from latentgeo.analysis.regression import heldout_error_table, partial_table, pearson_table, regress
-from latentgeo.analysis.table import build_results_table, score_columns, write_results_table
+from latentgeo.analysis.regression import (
+    correlation_summary,
+    heldout_error_table,
+    leave_one_family_out,
+    lofo_table,
+    partial_table,
+    pearson_table,
+    regress,
+)
+from latentgeo.analysis.table import (
+    SCORE_AVERAGE,
+    SCORE_NORMALISED,
+    build_results_table,
+    score_columns,
+    write_results_table,
+)
 from latentgeo.config.schema import Params
 from latentgeo.io import write_csv, write_json
 
@@ -34,7 +55,17 @@ FIGURE_NAMES = {
     "score_vs_top_measures": "score_vs_top_measures.png",
     "pearson_r": "pearson_r.png",
     "partial_r": "partial_r.png",
+    "partial_r_vs_r": "partial_r_vs_r.png",
 }
+# Top-level keys of regression.json added beside the primary analysis (module docstring).
+SECONDARY_KEY = "secondary_score"
+LOFO_KEY = "leave_one_family_out"
+
+
+def secondary_score(primary: str) -> str:
+    """The summary score analysed beside the profile's: the chance-normalised average, or the raw
+    average when the profile already regresses the normalised one."""
+    return SCORE_AVERAGE if primary == SCORE_NORMALISED else SCORE_NORMALISED
 PLOT_NAMES = {"score_vs_alpha": "score_vs_alpha.csv", "pearson_r": "pearson_r.csv"}
 
 
@@ -114,9 +145,36 @@ class RegressionStageResult:
         return heldout_error_table(self.regression)
 
     @property
+    def secondary(self) -> pd.DataFrame:
+        """r and partial r of every measure with the secondary score (``score_normalised`` when
+        the profile regresses ``score_average``), in the primary ranking's order."""
+        return secondary_table(self.regression)
+
+    @property
+    def lofo(self) -> pd.DataFrame:
+        """Leave-one-family-out RMSE/MAE per measure against the controls-only baseline (empty
+        with one family: ``regression["leave_one_family_out"]["reason"]`` says why)."""
+        return lofo_table(self.regression[LOFO_KEY])
+
+    @property
     def paper(self) -> pd.DataFrame:
         """r of the patchiness measures here beside the paper's published values."""
         return paper_comparison(self.regression, self.regression.get("patchiness_variant", "paper"))
+
+
+def secondary_table(regression: dict) -> pd.DataFrame:
+    """Per measure (primary ranking order): r and partial r with the primary score beside those
+    with the secondary score; columns ``measure``, ``r``, ``partial_r``, ``partial_p_holm``, then
+    the same three with the secondary score's name as suffix (e.g. ``r_score_normalised``)."""
+    other = regression[SECONDARY_KEY]
+    suffix = f"_{other['score']}"
+    keys = ("r", "partial_r", "partial_p_holm")
+    rows = []
+    for name in regression["ranking"]:
+        mine, theirs = regression["measures"][name], other["measures"].get(name, {})
+        rows.append({"measure": name, **{k: mine.get(k) for k in keys},
+                     **{k + suffix: theirs.get(k) for k in keys}})
+    return pd.DataFrame(rows, columns=["measure", *keys, *(k + suffix for k in keys)])
 
 
 def score_vs_alpha_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -152,11 +210,16 @@ def run_regression_stage(
                          controls=settings.controls)
     suite = str(table["suite"].iloc[0])
     note = f"patchiness: {params.measures.patchiness_variant} form"
+    other = regress(table, secondary_score(settings.score), measures=settings.measures,
+                    group=settings.group, controls=settings.controls)
     regression = {
         **regression,
         "suite": suite,
         "profile": params.profile,
         "patchiness_variant": params.measures.patchiness_variant,
+        SECONDARY_KEY: correlation_summary(other),
+        LOFO_KEY: leave_one_family_out(table, settings.score, list(regression["measures"]),
+                                       controls=settings.controls),
     }
 
     table_path = write_results_table(table, table_out, overwrite=True)
@@ -181,6 +244,11 @@ def run_regression_stage(
     figures["partial_r"] = plot_partial_vs_r(
         regression, figures_dir / FIGURE_NAMES["partial_r"],
         title="Each measure's r with the score, and what is left given the controls",
+        label=provenance(suite, params.profile, note),
+    )
+    figures["partial_r_vs_r"] = plot_partial_r_vs_r(
+        regression, figures_dir / FIGURE_NAMES["partial_r_vs_r"],
+        title="Partial r given the controls against r, per measure",
         label=provenance(suite, params.profile, note),
     )
     return RegressionStageResult(table, regression, table_path, regression_path, plots, figures)
