@@ -415,9 +415,14 @@ def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, 
         return save_figure(fig, path)
 
 
+# How many points of a partial-r-vs-r panel carry their measure's name (the largest |partial r|).
+PARTIAL_LABELS = 10
+
+
 def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
-    """One panel of :func:`plot_partial_r_vs_r`: partial r (y) against r (x), one labelled point
-    per measure, filled when Holm p < 0.05; a note instead when there is no partial r."""
+    """One panel of :func:`plot_partial_r_vs_r`: partial r (y) against r (x), one point per
+    measure (the :data:`PARTIAL_LABELS` largest |partial r| named), filled when Holm p < 0.05; a
+    note instead when there is no partial r."""
     ax.axline((0.0, 0.0), slope=1.0, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
     ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=0)
     ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
@@ -438,8 +443,11 @@ def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
                label="Holm p < 0.05")
     ax.scatter(r[defined & ~significant], pr[defined & ~significant], facecolors="white",
                edgecolors="C0", s=22, zorder=3, label="not significant after Holm")
-    for measure, a, b in zip(frame["measure"][defined], r[defined], pr[defined]):
-        ax.annotate(measure, (a, b), xytext=(3, 2), textcoords="offset points", fontsize=5.5)
+    # Dozens of measures crowd near |r| = 1: name only those that keep the most beyond the controls.
+    order = np.argsort(-np.abs(np.where(defined, pr, 0.0)), kind="stable")[:PARTIAL_LABELS]
+    for i in order[defined[order]]:
+        ax.annotate(frame["measure"].iloc[i], (r[i], pr[i]), xytext=(3, 2), textcoords="offset points",
+                    fontsize=5.5)
     n = sorted({int(v) for v in frame["partial_n"].dropna()})
     n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "no partial r defined")
     ax.set_ylabel(f"partial r given {controls}")
