@@ -285,6 +285,24 @@ def test_run_reanalysis_verifies_then_writes(tmp_path, paths):
 
 
 @pytest.mark.slow  # fits every model on the full stand-in tables
+def test_study_beside_the_paper_in_one_figure(tmp_path, paths):
+    """--ours: a study's regression result drawn beside the paper's sweep; both or neither."""
+    manifest = stand_in_manifest(tmp_path / "m.json", paths)
+    folder = paths["bert-small"].parent
+    first = run_reanalysis(manifest, folder)
+    study = tmp_path / "regression.json"
+    study.write_text(json.dumps({**first.result["sweep"], "profile": "toy", "suite": "offline"}))
+    run_reanalysis(manifest, folder, ours=study, pair_figure=tmp_path / "pair.png")
+    assert (tmp_path / "pair.png").stat().st_size > 10_000
+    with pytest.raises(LatentgeoError, match="go together"):
+        run_reanalysis(manifest, folder, ours=study)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(LatentgeoError, match="not a regression result"):
+        run_reanalysis(manifest, folder, ours=tmp_path / "bad.json", pair_figure=tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.slow  # fits every model on the full stand-in tables
 def test_cli_refuses_tables_that_do_not_match_the_manifest(tmp_path, paths, capsys):
     folder = tmp_path / "tables"
     folder.mkdir()

@@ -9,7 +9,8 @@ so dvc.lock, the cache and the run-cache are written by DVC itself, by one proce
   ``Stage.reproduce`` does), so a stage whose upstream re-ran to identical bytes is skipped;
 * a stale stage first tries the run-cache (``stage_cache.restore``) like ``dvc repro``; only a miss
   is sent to a worker, and after its command succeeds the client calls ``Stage.save`` (with the
-  run-cache when ``dvc repro`` would), ``Stage.commit`` and dumps its lock entry;
+  run-cache when ``dvc repro`` would), ``Stage.commit`` and dumps its lock entry (the entries due
+  at one moment in one rewrite: :func:`dump_locks`);
 * lock entries are dumped in plan order (a stage waits until every earlier stage of the plan is
   settled), so dvc.lock comes out exactly as after a sequential ``dvc repro``.
 """
@@ -120,15 +121,22 @@ def prepare_run(stage) -> bool:
 
 def record(stage) -> None:
     """``Stage.run``'s ending: hash deps and outs (run-cache entry when ``dvc repro`` makes one) and
-    move outputs into the cache. The lock entry is dumped separately (:func:`dump_lock`)."""
+    move outputs into the cache. The lock entry is dumped separately (:func:`dump_locks`)."""
     no_cache_outs = any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
     stage.save(allow_missing=False, run_cache=not no_cache_outs)
     stage.commit(allow_missing=False)
 
 
-def dump_lock(stage) -> None:
-    """Write ``stage``'s entry of dvc.lock, as ``dvc repro`` does after each stage."""
-    stage.dump(update_pipeline=False)
+def dump_locks(stages: list) -> None:
+    """Write the dvc.lock entries of ``stages``, in this order, as ``dvc repro`` does after each
+    stage, but in one rewrite of each lock file: DVC re-reads and rewrites the whole YAML file for
+    every entry (~3 s for the default profile's 0.5 MB dvc.lock), which a run of 70 stages would
+    otherwise pay 70 times in the client, after the last stage has finished."""
+    batches: dict[str, list] = {}
+    for stage in stages:
+        batches.setdefault(stage.dvcfile.path, []).append(stage)
+    for batch in batches.values():
+        batch[0].dvcfile.dump_stages(batch, update_pipeline=False)
 
 
 def output_paths(stage) -> tuple[str, ...]:

@@ -107,15 +107,16 @@ class Scheduler:
     def _dump_in_plan_order(self, *, everything: bool = False) -> None:
         """Write lock entries of settled stages, in plan order, up to the first unsettled stage
         (``everything``: past it too, at the end of a run that stopped early)."""
-        stages = self.plan.stages
+        stages, due = self.plan.stages, []
         while self.next_dump < len(stages):
             stage = stages[self.next_dump]
             if stage not in self.state and not everything:
-                return
+                break
             if stage in self.to_dump:
-                pipeline.dump_lock(stage)
+                due.append(stage)
                 self.to_dump.discard(stage)
             self.next_dump += 1
+        pipeline.dump_locks(due)
 
     # -- deciding ----------------------------------------------------------------------------
     def _decide(self, stage) -> None:

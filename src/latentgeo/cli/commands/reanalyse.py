@@ -15,8 +15,11 @@ def _reanalyse(args: argparse.Namespace) -> int:
     check_output_path(args.out, overwrite=args.overwrite)
     if args.figure:
         check_output_path(args.figure, overwrite=args.overwrite)
+    if args.pair_figure:
+        check_output_path(args.pair_figure, overwrite=args.overwrite)
     done = run_reanalysis(args.manifest, args.tables, args.out, args.figure,
-                          controls=args.control or DEFAULT_CONTROLS)
+                          controls=args.control or DEFAULT_CONTROLS, ours=args.ours,
+                          pair_figure=args.pair_figure)
     result = done.result
     sweep = result["sweep"]
     print(f"{args.out}: bert-small sweep, {len(sweep['measures'])} measures")
@@ -59,5 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="control of the partial r (repeatable): COL, log(COL) or "
                              "log1p(COL); default: log(alpha)")
     parser.add_argument("--figure", default=None, help="also draw r and partial r per measure (PNG)")
+    parser.add_argument("--ours", default=None, metavar="REGRESSION_JSON",
+                        help="a study's results/regression.json, drawn beside the paper's sweep "
+                             "in --pair-figure")
+    parser.add_argument("--pair-figure", default=None, metavar="PNG",
+                        help="partial r against r per measure: the study (--ours) beside the paper")
     add_output_arguments(parser, "output JSON file")
     parser.set_defaults(func=_reanalyse)
