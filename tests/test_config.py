@@ -157,3 +157,16 @@ def test_every_profile_members_block_is_current():
 
     for path in PROFILES:
         assert members_text(path) == path.read_text(), f"{path.name}: run latentgeo params members --write"
+
+
+def test_members_command_prints_without_writing(tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    text = (ROOT / "profiles" / "smoke.yaml").read_text()
+    stale = text.replace("  seeds: [1]", "  seeds: [1, 3]")
+    path.write_text(stale)
+    assert main(["params", "members", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "minilm-l6-a5-s3: {base_model: minilm-l6, kind: perturbed, alpha: 5, seed: 3" in printed
+    assert path.read_text() == stale  # untouched without --write
+    assert main(["params", "check", str(path)]) == 2
+    assert "members does not match the perturb grid" in capsys.readouterr().err

@@ -285,3 +285,16 @@ def test_bad_quantizer_seed_counts_are_refused(count, tmp_path):
     with pytest.raises(LatentgeoError, match="quantizer_seeds"):
         compute_measures(make_sample(n=300), quantizer_seeds=count, quantizers="pq", m=2, nbits=4,
                          progress=False)
+
+
+def test_cli_quantizer_seeds_write_means_and_spread(tmp_path, npy):
+    out = tmp_path / "m.json"
+    rc = main(["measures", "--embeddings", str(npy), "--out", str(out), "--quantizers", "pq", "--m", "2",
+               "--quantizer-seeds", "2", *FAST])
+    record = read_json(out)
+    assert rc == 0 and record["inputs"]["quantizer_seeds"] == [1234, 1235]
+    assert set(record["quantizer_seed_sd"]["pq"]) == CELL_MEASURES
+    with pytest.raises(SystemExit):
+        main(["measures", "--embeddings", str(npy), "--out", str(tmp_path / "x.json"),
+              "--quantizer-seeds", "0", *FAST])
+    assert not (tmp_path / "x.json").exists()
