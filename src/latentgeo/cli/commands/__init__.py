@@ -48,3 +48,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def positive_int_or_all(text: str) -> int | str:
+    """An argparse type: a whole number ≥ 1, or ``all`` (no cap): sample and training sizes."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1 or 'all', got {text!r}") from None

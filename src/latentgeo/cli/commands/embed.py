@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import SUMMARIES, add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments, positive_int
 from latentgeo.stages.embed import embed_file, sidecar_path
 
 
@@ -23,13 +23,6 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "embed", help=SUMMARIES["embed"],
@@ -46,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer", type=int, default=-1, help="hidden layer; -1 last (default), 0 embeddings")
     parser.add_argument("--pooling", choices=("none", "mean"), default="none",
                         help="none: every token vector (default); mean: one vector per sequence")
-    parser.add_argument("--limit", type=_positive, help="use only the first N sequences")
-    parser.add_argument("--batch-size", type=_positive, default=32, help="sequences per batch (default 32)")
-    parser.add_argument("--max-tokens-per-batch", type=_positive, default=8192,
+    parser.add_argument("--limit", type=positive_int, help="use only the first N sequences")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="sequences per batch (default 32)")
+    parser.add_argument("--max-tokens-per-batch", type=positive_int, default=8192,
                         help="padded tokens per batch (default 8192)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

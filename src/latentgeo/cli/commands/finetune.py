@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.cli.commands import SUMMARIES, add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments, positive_int_or_all
 from latentgeo.config.schema import PARAMS_FILE, PRECISIONS, load_params
 from latentgeo.downstream.finetune import FinetuneSettings
 from latentgeo.downstream.tasks import get_task
@@ -29,19 +29,6 @@ _OVERRIDES = {
 }
 
 
-def _size(text: str) -> int | None:
-    """A sample size: a positive integer, or ``all`` (no cap)."""
-    if text == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {value}")
-    return value
-
-
 def _run(args: argparse.Namespace) -> int:
     # Cheap checks first, so a typo costs no model loading.
     check_output_path(args.out, overwrite=args.overwrite)
@@ -49,6 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     params = load_params(args.params).finetune
     overrides = {field: getattr(args, flag) for flag, field in _OVERRIDES.items()
                  if getattr(args, flag) is not _UNSET}
+    for size in ("train_size", "eval_size"):  # "all": no cap
+        if overrides.get(size) == "all":
+            overrides[size] = None
     settings = FinetuneSettings.from_params(params, **overrides)
     if params.save_checkpoint and args.save_model is None:
         raise LatentgeoError(
@@ -82,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=_UNSET, help="examples per step")
     parser.add_argument("--gradient-accumulation", type=int, default=_UNSET)
     parser.add_argument("--max-length", type=int, default=_UNSET, help="tokens per sequence (pair)")
-    parser.add_argument("--train-size", type=_size, default=_UNSET, help="cap on training examples, or all")
-    parser.add_argument("--eval-size", type=_size, default=_UNSET, help="cap on examples per validation split, or all")
+    parser.add_argument("--train-size", type=positive_int_or_all, default=_UNSET, help="cap on training examples, or all")
+    parser.add_argument("--eval-size", type=positive_int_or_all, default=_UNSET, help="cap on examples per validation split, or all")
     parser.add_argument("--seed", type=int, default=_UNSET)
     # Checked by FinetuneSettings (not argparse choices), so a bad value gets the settings' message.
     parser.add_argument("--precision", default=_UNSET, metavar="{" + ",".join(PRECISIONS) + "}",

@@ -6,22 +6,10 @@ import argparse
 import sys
 import time
 
-from latentgeo.cli.commands import SUMMARIES, positive_int, add_output_arguments
+from latentgeo.cli.commands import SUMMARIES, add_output_arguments, positive_int, positive_int_or_all
 from latentgeo.geometry.measures.quantizers import PAPER_SEED as DEFAULT_SEED  # FAISS's own default seeds
 from latentgeo.geometry.measures.compute import DEFAULT_TRAIN_SIZE
 from latentgeo.stages.measures import measures_file
-
-
-def _train_size(text: str) -> int | str:
-    if text.strip().lower() == "all":
-        return "all"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'all' nor an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -75,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--train-size",
-        type=_train_size,
+        type=positive_int_or_all,
         default=DEFAULT_TRAIN_SIZE,
         help=(
             f"train each quantizer on at most this many vectors, a seeded subsample (default "
