@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -299,8 +300,12 @@ def test_worker_runs_commands_with_thread_caps_and_removes_outputs_on_failure(tm
 
 def test_stage_environment_drops_the_dask_nannys_additions():
     env = stage_environment({"PATH": "/bin", "MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"},
-                            thread_environment(4))
-    assert env["PATH"] == "/bin" and env["OMP_NUM_THREADS"] == "4" and "MALLOC_TRIM_THRESHOLD_" not in env
+                            thread_environment(4), python_bin="/venv/bin")
+    assert env["OMP_NUM_THREADS"] == "4" and "MALLOC_TRIM_THRESHOLD_" not in env
+    # The worker's interpreter first, so a stage's `python -m latentgeo...` finds the project.
+    assert env["PATH"] == os.pathsep.join(["/venv/bin", "/bin"])
+    assert stage_environment({"PATH": "/venv/bin:/bin"}, {}, python_bin="/venv/bin")["PATH"] == "/venv/bin:/bin"
+    assert stage_environment({}, {})["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
 
 
 def test_worker_slot_from_dask_worker_names():

@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,13 +80,22 @@ def nanny_variables() -> tuple[str, ...]:
         return ()
 
 
-def stage_environment(worker_env: dict[str, str], stage_env: dict[str, str]) -> dict[str, str]:
-    """The stage's environment: the worker's, minus the nanny's additions, plus ``stage_env``.
+def stage_environment(
+    worker_env: dict[str, str], stage_env: dict[str, str], python_bin: str | None = None
+) -> dict[str, str]:
+    """The stage's environment: the worker's, minus the nanny's additions, plus ``stage_env``,
+    with ``python_bin`` (default: the folder of the worker's own Python) first on PATH.
 
     (Left in, Dask's MALLOC_TRIM_THRESHOLD_ would override the notebook launcher's allocator
-    settings, which only fill in unset variables: fine-tuning ~8 % slower.)"""
+    settings, which only fill in unset variables: fine-tuning ~8 % slower. The PATH entry makes
+    the stages' ``python -m latentgeo...`` the worker's interpreter, with the project installed,
+    even when `latentgeo repro` was started as .venv/bin/latentgeo without activating .venv.)"""
     env = {k: v for k, v in worker_env.items() if k not in nanny_variables()}
     env.update(stage_env)
+    python_bin = python_bin or os.path.dirname(sys.executable)
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    if python_bin and (not path or path[0] != python_bin):
+        env["PATH"] = os.pathsep.join([python_bin, *path])
     return env
 
 
