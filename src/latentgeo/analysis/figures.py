@@ -476,7 +476,8 @@ def plot_partial_r_vs_r(
     """
     results = [regression]
     if paper is not None:
-        sweep = paper.get("sweep") if "measures" not in paper else paper
+        # The reanalysis result holds its regression under "sweep" (and has its own "measures" list).
+        sweep = paper["sweep"] if "sweep" in paper else paper
         if not isinstance(sweep, dict) or "measures" not in sweep:
             raise LatentgeoError("the second result is neither a regression result nor a reanalysis "
                                  "result (no 'measures' or 'sweep')")

@@ -58,7 +58,7 @@ def run_reanalysis(
             title="Partial r given the noise level against r, per measure",
             label=(f"left: profile {study.get('profile', '?')}, suite {study.get('suite', '?')}; right: "
                    f"{manifest.repository}@{manifest.commit[:7]} published bert-small sweep"),
-            paper=result["sweep"],
+            paper=result,
             names=(f"this study ({study.get('profile', '?')} profile)", "the paper's bert-small sweep (published)"),
         )
     return ReanalysisResult(result, out_path, figure_path)
