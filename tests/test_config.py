@@ -138,14 +138,14 @@ def test_members_mapping_is_generated_from_the_perturb_grid(tmp_path):
     raw["perturb"]["seeds"] = [1, 2]
     message = _refusal(raw)
     assert "members does not match the perturb grid" in message
-    assert "missing ['minilm-l6-a5-s2', 'minilm-l6-a100-s2', 'minilm-l6-untrained-s2']" in message
+    assert "missing ['minilm-l6-a5-s2', 'minilm-l6-a100-s2']" in message
     assert "latentgeo params members --write" in message
 
     path = tmp_path / "p.yaml"
     path.write_text(text.replace("  seeds: [1]", "  seeds: [1, 2]"))
     assert main(["params", "members", "--write", str(path)]) == 0
     params = load_params(path)
-    assert len(params.members) == 7 and params.members["minilm-l6-untrained-s2"].reference == "minilm-l6-a0-s1"
+    assert len(params.members) == 6 and params.members["minilm-l6-a100-s2"].reference == "minilm-l6-a0-s1"
     new = path.read_text()
     # Everything outside the block is kept byte for byte, comments included.
     assert new.split("\nmembers:")[0] == text.replace("  seeds: [1]", "  seeds: [1, 2]").split("\nmembers:")[0]

@@ -125,6 +125,26 @@ class EmbedParams(_Section):
     max_tokens_per_batch: PositiveInt = 8192
 
 
+class SweepParams(_Section):
+    """The cell measures again at other numbers of bins and on smaller samples (beyond the paper;
+    geometry.measures.sweep): one quantizer kind, point_dist left out."""
+
+    quantizer: Literal[QUANTIZERS] = "pq"  # type: ignore[valid-type]
+    nbits: list[Annotated[int, Field(ge=1, le=16)]] = Field(
+        default_factory=list, description="bits per codebook, at the main m")
+    m: list[PositiveInt] = Field(default_factory=list, description="codebooks, at the main nbits")
+    n_sequences: list[PositiveInt] = Field(
+        default_factory=list, description="sample prefixes (first n sequences), at the main m, nbits")
+    quantizer_seeds: PositiveInt = Field(1, description="trainings per point (seeds seed, seed + 1, ...)")
+
+    @field_validator("nbits", "m", "n_sequences")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError(f"values must be unique, got {v}")
+        return v
+
+
 class MeasuresParams(_Section):
     quantizers: list[Literal[QUANTIZERS]] = Field(min_length=1)  # type: ignore[valid-type]
     m: PositiveInt = Field(4, description="codebooks")
@@ -135,6 +155,8 @@ class MeasuresParams(_Section):
         1, description="quantizer trainings per sample (seeds seed, seed + 1, ...): cell measures "
         "are their means, quantizer_seed_sd their spread")
     patchiness_variant: Literal["paper", "corrected"] = "paper"
+    sweep: SweepParams = Field(
+        SweepParams(), description="re-measure at other bins and sample sizes (empty lists: the main setting only)")
 
     @model_validator(mode="after")
     def _codebook_budget(self):
@@ -145,6 +167,10 @@ class MeasuresParams(_Section):
             )
         if self.m > 64:
             raise ValueError(f"m = {self.m} codebooks; allowed: 1..64")
+        wide = [(self.m, b) for b in self.sweep.nbits] + [(m, self.nbits) for m in self.sweep.m]
+        too_wide = [f"m = {m}, nbits = {b}" for m, b in wide if m * b > 64 or m > 64]
+        if too_wide:
+            raise ValueError(f"measures.sweep: {too_wide} exceed 64 bits per code")
         if self.seed + self.quantizer_seeds - 1 > MAX_SEED:
             raise ValueError(f"quantizer seeds {self.seed}..{self.seed + self.quantizer_seeds - 1} "
                              f"exceed the largest seed {MAX_SEED}")
@@ -355,6 +381,17 @@ class Params(_Section):
     # Generated from `perturb` (`latentgeo params members`): DVC's foreach reads this mapping to
     # make one perturb, embed, measures and finetune cell per model; it must match `perturb`.
     members: dict[str, MemberEntry] = {}
+
+    @model_validator(mode="after")
+    def _sweep_within_sample(self):
+        sweep, corpus = self.measures.sweep, self.data.corpus
+        too_many = [n for n in sweep.n_sequences if n >= corpus.n_sequences]
+        if too_many:
+            raise ValueError(
+                f"measures.sweep.n_sequences {too_many}: a sweep sample must be smaller than the "
+                f"whole sample (data.corpus.n_sequences = {corpus.n_sequences})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _members_match_grid(self, info: ValidationInfo):

@@ -400,8 +400,9 @@ def profile_members(
 ) -> dict[str, Member]:
     """Every model a profile builds, by ``model_id``: per base model its unperturbed base (α = 0,
     built once, with the first seed: noise-free, the seed would change nothing), each α > 0 ×
-    seed, then each offline non-standard kind × seed; hub non-standard kinds once (they have no
-    base model and no seed).
+    seed, then each offline non-standard kind once, with the first seed (they are held out of every
+    fit and predicted by it, as the paper's were); hub non-standard kinds once (they have no base
+    model and no seed).
 
     These are the ids the perturb stage writes into ``latentgeo.json``; the results table keeps
     exactly these rows, so outputs left behind by another profile never leak into a figure.
@@ -421,21 +422,9 @@ def profile_members(
             for seed in seeds:
                 if alpha != 0:
                     add(base, PERTURBED, alpha, seed, reference)
-        for kind in nonstandard:
-            for seed in seeds:
-                add(base, kind, 0.0, seed, reference)
+        for kind in nonstandard:  # once, like the paper's non-standard models (held out of every fit)
+            add(base, kind, 0.0, seeds[0], reference)
     return members
-
-
-def profile_model_ids(
-    base_models: list[str],
-    alphas: list[float],
-    seeds: list[int],
-    nonstandard: list[str] = (),
-    scope: str = DEFAULT_SCOPE,
-) -> list[str]:
-    """The ``model_id`` of every model a profile builds, in :func:`profile_members` order."""
-    return list(profile_members(base_models, alphas, seeds, nonstandard, scope))
 
 
 def rule_text(kind: str, scope: str, hub_spec: HubNonstandard | None) -> str:

@@ -6,7 +6,12 @@ onto the unperturbed base's (``stitch``), and writes deterministic JSON:
 
     {"inputs": {..., source, source_sha256, reference, reference_sha256},
      "model": <the "model" record of the sample's sidecar X.json, when it has one>,
-     "pq": {...}, "lsq": {...}, "spread": {...}, "stitch": {...}}
+     "pq": {...}, "lsq": {...}, "spread": {...}, "stitch": {...},
+     "sweep": [{quantizer, m, nbits, k, n_sequences, n, ...cell measures}, ...]}
+
+``sweep`` (with ``measures.sweep`` in the profile) holds the cell measures at other numbers of bins
+and on smaller samples (:mod:`latentgeo.geometry.measures.sweep`); its first row is the main
+setting on the whole sample, copied from the main section.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures import intrinsic, spread
 from latentgeo.geometry.measures import quantizers as qz
 from latentgeo.geometry.measures.compute import MeasureReport, measure_space, quantizer_seed_list
+from latentgeo.geometry.measures.sweep import SWEEP_MEASURES, SweepPoint, cell_sweep, check_sweep, sweep_points
 from latentgeo.geometry.measures.validate import check_settings
 from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, write_json
 from latentgeo.translation.stitch import stitchability_measures
@@ -37,6 +43,35 @@ def sidecar_model(embeddings_npy: str | os.PathLike) -> dict | None:
     return model
 
 
+def sidecar_offsets(embeddings_npy: str | os.PathLike, n: int) -> list[int]:
+    """Per-sequence row offsets of the sample (length sequences + 1) from its sidecar X.json."""
+    sidecar = Path(embeddings_npy).with_suffix(".json")
+    offsets = read_json(sidecar).get("offsets") if sidecar.is_file() else None
+    if not isinstance(offsets, list) or len(offsets) < 2 or offsets[-1] != n:
+        raise LatentgeoError(
+            f"a sweep over sample sizes needs the sample's per-sequence offsets (its sidecar "
+            f"{sidecar}, written by `latentgeo embed`), covering all {n} vectors"
+        )
+    return [int(o) for o in offsets]
+
+
+def sweep_arguments(settings) -> dict:
+    """measures_file's sweep keywords from a profile's ``measures`` section."""
+    sweep = settings.sweep
+    points = sweep_points(m=settings.m, nbits=settings.nbits, m_values=sweep.m,
+                          nbits_values=sweep.nbits, n_sequences=sweep.n_sequences)
+    return {"sweep": points, "sweep_quantizer": sweep.quantizer, "sweep_seeds": sweep.quantizer_seeds}
+
+
+def _main_point_row(record: dict, kind: str, offsets: list[int]) -> dict:
+    """The sweep row of the main setting on the whole sample, from the main record's section."""
+    inputs, section = record["inputs"], record[kind]
+    sd = (record.get("quantizer_seed_sd") or {}).get(kind, {}).get("patchiness")
+    return {"quantizer": kind, "m": inputs["m"], "nbits": inputs["nbits"], "k": inputs["k"],
+            "n_sequences": None, "n": inputs["n"], "train_size": inputs["train_size"],
+            **{name: section[name] for name in SWEEP_MEASURES}, "patchiness_sd": sd}
+
+
 def measures_file(
     embeddings_npy: str | os.PathLike,
     out_json: str | os.PathLike,
@@ -52,6 +87,9 @@ def measures_file(
     twonn_sample: int = intrinsic.DEFAULT_TWONN_SAMPLE,
     anisotropy_pairs: int = spread.DEFAULT_ANISOTROPY_PAIRS,
     reference: str | os.PathLike | None = None,
+    sweep: list[SweepPoint] = (),
+    sweep_quantizer: str = "pq",
+    sweep_seeds: int = 1,
 ) -> MeasureReport:
     """Measure the sample in ``embeddings_npy`` (n, d) and write the record to ``out_json``.
 
@@ -59,7 +97,12 @@ def measures_file(
     a ``stitch`` section adds how well this space translates onto the base's
     (:func:`latentgeo.translation.stitch.stitchability_measures`): a geometric measure beyond the paper.
 
-    Settings, output path, file, sample and sidecar are all checked before any training; the JSON
+    With ``sweep`` points (:func:`sweep_arguments`), a ``sweep`` section adds the cell measures of
+    ``sweep_quantizer`` at each point, over ``sweep_seeds`` quantizer seeds; a point equal to the
+    main setting on the whole sample is copied from the main section when ``sweep_quantizer`` is one
+    of ``quantizers`` and the seed counts agree.
+
+    Settings, output path, file, sample, sidecar and sweep are all checked before any training; the JSON
     is written atomically and deterministically (same file and settings → same bytes). The record
     names its source by file name and SHA-256, and copies the sidecar's ``model`` record.
     """
@@ -68,6 +111,11 @@ def measures_file(
     out_json = check_output_path(out_json, overwrite=overwrite)
     X = load_npy(embeddings_npy)
     model = sidecar_model(embeddings_npy)
+    offsets = None
+    if sweep:
+        offsets = sidecar_offsets(embeddings_npy, X.shape[0])
+        check_sweep(sweep, offsets, X.shape[1], sweep_quantizer)
+        quantizer_seed_list(seed, sweep_seeds)
     base = None
     if reference is not None:
         base = load_npy(reference)
@@ -94,6 +142,16 @@ def measures_file(
         report.record["stitch"] = stitchability_measures(X, base, seed=seed)
         report.record["inputs"]["reference"] = Path(reference).name
         report.record["inputs"]["reference_sha256"] = file_sha256(reference)
+    if sweep:
+        main = SweepPoint(m, nbits)
+        copy_main = main in sweep and sweep_quantizer in report.record and sweep_seeds == quantizer_seeds
+        rows = cell_sweep(
+            X, offsets, [p for p in sweep if not (copy_main and p == main)], kind=sweep_quantizer,
+            train_size=train_size, seeds=quantizer_seed_list(seed, sweep_seeds), progress=progress,
+        )
+        if copy_main:
+            rows.insert(list(sweep).index(main), _main_point_row(report.record, sweep_quantizer, offsets))
+        report.record["sweep"] = rows
     if model is not None:
         report.record["model"] = model
     write_json(out_json, report.record)

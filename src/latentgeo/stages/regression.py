@@ -40,6 +40,7 @@ from latentgeo.analysis.regression import (
     pearson_table,
     regress,
 )
+from latentgeo.analysis.sweep import plot_patchiness_sweep, read_sweep_rows, sweep_relations
 from latentgeo.analysis.table import (
     SCORE_AVERAGE,
     SCORE_NORMALISED,
@@ -56,6 +57,7 @@ FIGURE_NAMES = {
     "pearson_r": "pearson_r.png",
     "partial_r": "partial_r.png",
     "partial_r_vs_r": "partial_r_vs_r.png",
+    "patchiness_sweep": "patchiness_sweep.png",
 }
 # Top-level keys of regression.json added beside the primary analysis (module docstring).
 SECONDARY_KEY = "secondary_score"
@@ -67,6 +69,7 @@ def secondary_score(primary: str) -> str:
     average when the profile already regresses the normalised one."""
     return SCORE_AVERAGE if primary == SCORE_NORMALISED else SCORE_NORMALISED
 PLOT_NAMES = {"score_vs_alpha": "score_vs_alpha.csv", "pearson_r": "pearson_r.csv"}
+SWEEP_TABLE = "patchiness_sweep.csv"  # beside the results table
 
 
 # Published Pearson r with the average GLUE score on the bert-small sweep (n = 125), Marbut,
@@ -120,6 +123,7 @@ class RegressionStageResult:
     regression_path: Path
     plots: dict[str, Path]
     figures: dict[str, Path]
+    sweep: pd.DataFrame  # analysis.sweep.sweep_relations: patchiness vs score per sweep setting
 
     @property
     def pearson(self) -> pd.DataFrame:
@@ -222,7 +226,11 @@ def run_regression_stage(
                                        controls=settings.controls),
     }
 
+    sweep = sweep_relations(read_sweep_rows(measures_dir, list(table["model"])), table, settings.score,
+                            controls=settings.controls)
+
     table_path = write_results_table(table, table_out, overwrite=True)
+    write_csv(Path(table_out).with_name(SWEEP_TABLE), sweep)
     regression_path = write_json(regression_out, regression)
     plots_dir, figures_dir = Path(plots_dir), Path(figures_dir)
     plots = {
@@ -251,4 +259,8 @@ def run_regression_stage(
         title="Partial r given the controls against r, per measure",
         label=provenance(suite, params.profile, note),
     )
-    return RegressionStageResult(table, regression, table_path, regression_path, plots, figures)
+    figures["patchiness_sweep"] = plot_patchiness_sweep(
+        sweep, figures_dir / FIGURE_NAMES["patchiness_sweep"], score=settings.score, suite=suite,
+        profile=params.profile, main=(params.measures.m, params.measures.nbits),
+    )
+    return RegressionStageResult(table, regression, table_path, regression_path, plots, figures, sweep)

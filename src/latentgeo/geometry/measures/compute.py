@@ -158,7 +158,7 @@ class _Steps:
         self.bar.close()
 
 
-def _total_sq_norm(X: np.ndarray, chunk: int = spread.ROW_CHUNK) -> float:
+def total_sq_norm(X: np.ndarray, chunk: int = spread.ROW_CHUNK) -> float:
     """Σ‖x‖² over the rows of X (n, d), accumulated in float64."""
     total = 0.0
     for start in range(0, len(X), chunk):
@@ -227,7 +227,7 @@ def measure_space(
         with steps.step("distinct_rows"):  # shared by every quantizer's point_dist
             distinct = cells.distinct_rows(X)
         record["inputs"]["distinct_vectors"] = len(distinct.first)
-        total_sq_norm = _total_sq_norm(X)
+        sq_norm = total_sq_norm(X)
         out: dict[str, float] = {}
         with steps.step("covariance"):
             axes = spread.principal_axes(X)
@@ -256,7 +256,7 @@ def measure_space(
                 with steps.step(f"{kind}_point_dist"):
                     point_dist = cells.point_dist(X, encoded.codes, k, distinct)
                 with steps.step(f"{kind}_cells"):
-                    values = {**cells.code_measures(encoded, k, total_sq_norm), "point_dist": point_dist}
+                    values = {**cells.code_measures(encoded, k, sq_norm), "point_dist": point_dist}
                     per_seed[kind].append({name: values[name] for name in cells.CELL_MEASURES})
                     if kind not in histograms:
                         histograms[kind] = cells.code_histograms(encoded.codes, k)
