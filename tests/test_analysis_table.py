@@ -74,12 +74,17 @@ def write_fixture(root: Path, models: list[dict] | None = None) -> tuple[Path, P
         measure_file.parent.mkdir(parents=True, exist_ok=True)
         measure_file.write_text(json.dumps({
             "model": model,
-            "inputs": {"n_points": 1000, "sequences": "data/corpus/sequences.jsonl"},
+            "inputs": {"n": 1000, "distinct_vectors": 1000 - 100 * (model["family"] == "non-standard"),
+                       "sequences": "data/corpus/sequences.jsonl"},
             "pq": {"patchiness": 1.0 + 0.3 * level - wobble, "reconstruction_error": 0.1 * level + 0.05,
                    "m": 4, "variant": "paper"},
             "lsq": {"patchiness": 2.0 + level + wobble, "error": {"iqr": 0.5 + 0.01 * i},
                     "point_dist": 0.9 - 0.05 * level, "centroids": 0.01 * ((5 * i) % 3)},
             "spread": {"isoscore": 0.2 + 0.05 * ((3 * i) % 4), "eee": None if i == 2 else 0.3 * level},
+            # the bins / sample-size sweep: the main setting, and half the bins with less signal
+            "sweep": [{"quantizer": "pq", "m": m, "nbits": 8, "k": 256, "n_sequences": None, "n": 1000,
+                       "train_size": 1000, "patchiness": 1.0 + 0.3 * level * 4 / m - wobble, "patchiness_sd": None}
+                      for m in (4, 2)],
         }))
     return finetune, measures
 
@@ -313,6 +318,12 @@ def test_regression_stage_writes_every_output(tmp_path):
     assert list(pearson.columns[:5]) == ["measure", "n", "r", "ci_low", "ci_high"]
     assert pearson["r"].is_monotonic_decreasing
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(FIGURE_NAMES.values())
+    # The sweep: one row per setting, fitted as the main analysis (main setting = pq_patchiness).
+    sweep = pd.read_csv(out / "patchiness_sweep.csv")
+    assert list(sweep["setting"]) == ["pq_m4_nbits8_whole", "pq_m2_nbits8_whole"]
+    assert sweep.loc[0, "r"] == pytest.approx(reg["measures"]["pq_patchiness"]["r"], rel=1e-9)
+    assert sweep.loc[0, "partial_r"] == pytest.approx(reg["measures"]["pq_patchiness"]["partial_r"], rel=1e-9)
+    assert (sweep["n"] == reg["measures"]["pq_patchiness"]["n"]).all()
     assert result.pearson.shape[0] == len(reg["measures"])
     assert (out / "table.csv").read_text() == csv_text(result.table)
     # The profile's score keeps the analysis and keys it always had; two keys are added beside it.
@@ -387,13 +398,20 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     _, measures = write_fixture(tmp_path)
     params = _family_params()
     out = tmp_path / "out"
-    result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv")
+    result = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv",
+                                       out / "collapse.csv")
     # Exactly the profile's 7 models (the fixture's seed-2 models belong to no profile here).
     assert len(result.table) == 7 and not result.table["model"].str.endswith("-s2").any()
     assert (out / "family.csv").read_text() == csv_text(result.table)
     # The fixture's samples used one quantizer seed: the spread table has its columns, no rows.
     assert result.seed_spread.empty and (out / "spread.csv").read_text().startswith("measure,models,")
     assert result.figure == out / "figures" / FIGURE_NAME and result.figure.stat().st_size > 10_000
+    # The collapse diagnostic: the profile's models in its order, distinct rows from each record.
+    assert list(result.collapse["model"]) == params.perturb.model_ids()
+    assert (out / "collapse.csv").read_text() == csv_text(result.collapse)
+    nonstandard = result.collapse["family"] == "non-standard"
+    assert (result.collapse.loc[nonstandard, "distinct_fraction"] == 0.9).all()
+    assert (result.collapse.loc[~nonstandard, "distinct_vectors"] == 1000).all()
     assert list(result.headline.columns) == [
         "model", "family", "alpha", "lsq_patchiness", "pq_patchiness", "lsq_point_dist",
         "pq_reconstruction_error", "spread_isoscore", "spread_eee",
@@ -401,7 +419,8 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     np.testing.assert_array_equal(result.headline["lsq_patchiness"], result.table["lsq_patchiness"])
     # Same inputs, same bytes; a rerun replaces the stage's own outputs.
     first = result.figure.read_bytes()
-    again = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv")
+    again = run_measures_family_stage(params, measures, out / "family.csv", out / "figures", out / "spread.csv",
+                                      out / "collapse.csv")
     assert again.figure.read_bytes() == first
     # The corrected variant is shown under the same column name.
     corrected = result.table.assign(lsq_patchiness_corrected=result.table["lsq_patchiness"] * 2)
@@ -410,7 +429,8 @@ def test_measures_family_stage_writes_table_figure_and_headline(tmp_path):
     # Never the paper form under the corrected name: a missing corrected column is left out.
     assert "pq_patchiness" not in shown.columns
     with pytest.raises(LatentgeoError, match="minilm-l6-a3-s1"):
-        run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f", out / "s.csv")
+        run_measures_family_stage(_family_params(alphas=[0.0, 3.0]), measures, out / "x.csv", out / "f", out / "s.csv",
+                                  out / "c.csv")
     assert not (out / "x.csv").exists()
 
 

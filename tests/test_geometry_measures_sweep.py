@@ -145,13 +145,19 @@ def test_relations_per_setting_are_the_regression_of_the_score_on_that_column(tm
 def test_read_sweep_rows_needs_the_same_settings_for_every_model(tmp_path):
     row = {"quantizer": "pq", "m": 4, "nbits": 8, "k": 256, "n_sequences": None, "n": 10, "train_size": 10,
            "patchiness": 1.0, "patchiness_sd": None}
-    (tmp_path / "a.json").write_text(json.dumps({"sweep": [row]}))
-    (tmp_path / "b.json").write_text(json.dumps({"sweep": [row, {**row, "m": 2}]}))
-    (tmp_path / "c.json").write_text(json.dumps({"pq": {}}))
-    assert list(read_sweep_rows(tmp_path, ["a"])["setting"]) == ["pq_m4_nbits8_whole"]
+
+    def write(model_id, **sections):
+        model = {"model_id": model_id, "base_model": "toy", "family": "perturbed", "kind": "perturbed",
+                 "alpha": 1.0, "seed": 1}
+        (tmp_path / f"{model_id}.json").write_text(json.dumps({"model": model, "pq": {"patchiness": 1.0}, **sections}))
+
+    write("toy-a1-s1", sweep=[row])
+    write("toy-a2-s1", sweep=[row, {**row, "m": 2}])
+    write("toy-a3-s1")
+    assert list(read_sweep_rows(tmp_path, ["toy-a1-s1"])["setting"]) == ["pq_m4_nbits8_whole"]
     with pytest.raises(LatentgeoError, match="differ from the other models"):
-        read_sweep_rows(tmp_path, ["a", "b"])
+        read_sweep_rows(tmp_path, ["toy-a1-s1", "toy-a2-s1"])
     with pytest.raises(LatentgeoError, match="has no sweep"):
-        read_sweep_rows(tmp_path, ["c"])
-    with pytest.raises(LatentgeoError, match="no measures file"):
-        read_sweep_rows(tmp_path, ["d"])
+        read_sweep_rows(tmp_path, ["toy-a3-s1"])
+    with pytest.raises(LatentgeoError, match="toy-a4-s1"):
+        read_sweep_rows(tmp_path, ["toy-a4-s1"])

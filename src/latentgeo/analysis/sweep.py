@@ -24,6 +24,7 @@ import pandas as pd
 
 from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.analysis.regression import regress
+from latentgeo.analysis.table import read_measure_results, select_models
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import read_json
 
@@ -42,13 +43,13 @@ def setting_name(quantizer: str, m: int, nbits: int, n_sequences: int | None) ->
 
 
 def read_sweep_rows(measures_dir: str | os.PathLike, model_ids: Sequence[str]) -> pd.DataFrame:
-    """The ``sweep`` rows of each model's measures file (``<measures_dir>/<model_id>.json``), with a
-    ``model`` column; every model must have the same settings."""
+    """The ``sweep`` rows of each model's measures file (found under ``measures_dir`` as the
+    results table finds them), with ``model`` and ``setting`` columns; every model must have the
+    same settings."""
+    entries = select_models(read_measure_results(measures_dir), model_ids, "measures")
     frames, settings = [], None
     for model_id in model_ids:
-        path = Path(measures_dir) / f"{model_id}.json"
-        if not path.is_file():
-            raise LatentgeoError(f"no measures file for model {model_id!r}: {path}")
+        path = entries[model_id]["source"]
         rows = read_json(path).get("sweep")
         if not rows:
             raise LatentgeoError(f"{path} has no sweep: rerun the measures stage with measures.sweep set")

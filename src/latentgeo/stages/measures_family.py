@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from latentgeo.analysis.collapse import collapse_table
 from latentgeo.analysis.figures import plot_measures_vs_alpha
 from latentgeo.analysis.seed_spread import seed_spread_table
 from latentgeo.analysis.table import build_measures_table, write_results_table
@@ -55,13 +56,17 @@ def headline_table(table: pd.DataFrame, variant: str = "paper") -> pd.DataFrame:
 @dataclass(frozen=True)
 class MeasuresFamilyResult:
     """The family's measures (``table``), its headline view, the quantizer-seed spread of its cell
-    measures (:func:`latentgeo.analysis.seed_spread.seed_spread_table`), and the paths written."""
+    measures (:func:`latentgeo.analysis.seed_spread.seed_spread_table`), the collapse diagnostic
+    (distinct token vectors per model, :func:`latentgeo.analysis.collapse.collapse_table`), and the
+    paths written."""
 
     table: pd.DataFrame
     headline: pd.DataFrame
     seed_spread: pd.DataFrame
+    collapse: pd.DataFrame
     table_path: Path
     seed_spread_path: Path
+    collapse_path: Path
     figure: Path
 
 
@@ -71,9 +76,11 @@ def run_measures_family_stage(
     table_out: str | os.PathLike,
     figures_dir: str | os.PathLike,
     seed_spread_out: str | os.PathLike,
+    collapse_out: str | os.PathLike,
 ) -> MeasuresFamilyResult:
     """Read the profile's measures files under ``measures_dir``; write the family table (CSV) to
-    ``table_out``, the cell measures' quantizer-seed spread (CSV) to ``seed_spread_out`` and
+    ``table_out``, the cell measures' quantizer-seed spread (CSV) to ``seed_spread_out``, the
+    distinct token vectors per model (CSV) to ``collapse_out`` and
     ``figures_dir/measures_vs_alpha.png`` (every measure with a value), each atomically (stage
     outputs are replaced). Models of other profiles left in ``measures_dir`` are ignored; a missing
     one is an error naming it.
@@ -83,6 +90,8 @@ def run_measures_family_stage(
     table_path = write_results_table(table, table_out, overwrite=True)
     spread = seed_spread_table(measures_dir, model_ids)
     spread_path = write_results_table(spread, seed_spread_out, overwrite=True)
+    collapse = collapse_table(measures_dir, model_ids)
+    collapse_path = write_results_table(collapse, collapse_out, overwrite=True)
     corpus = params.data.corpus
     figure = plot_measures_vs_alpha(
         table,
@@ -92,4 +101,5 @@ def run_measures_family_stage(
         note=f"{corpus.n_sequences} {params.data.source} corpus sequences per sample",
     )
     variant = params.measures.patchiness_variant
-    return MeasuresFamilyResult(table, headline_table(table, variant), spread, table_path, spread_path, figure)
+    return MeasuresFamilyResult(table, headline_table(table, variant), spread, collapse, table_path,
+                                spread_path, collapse_path, figure)
