@@ -575,7 +575,7 @@ def mode_regression(args, work: Path) -> None:
         for key in sorted(set(old) & set(new)):
             group = ".".join("*" if part in names or part.isdigit() else part for part in key.split("."))
             spread.add(f"regression.json :: {group}", old[key], new[key])
-        for rel in ("plots/pearson_r.csv", "plots/score_vs_alpha.csv", "table.csv"):
+        for rel in ("plots/pearson_r.csv", "plots/score_vs_alpha.csv", "table.csv", "patchiness_sweep.csv"):
             other = compare_csv_files(base, out, [rel])
             for name in other.seen:
                 spread.abs[name] = max(spread.abs[name], other.abs[name])
@@ -592,17 +592,18 @@ UNIT_KEYS = {"slope", "slope_se", "slope_ci_low", "slope_ci_high", "intercept", 
              "partial_slope_ci_high"}
 
 
-def regression_changes_by_measure(base: Path, draws: list[dict]) -> dict[str, float]:
+def regression_changes_by_measure(base: Path, draws: list[dict], *, units: bool = False) -> dict[str, float]:
     """Per measure, the largest change over the draws of its unitless regression values (r, its
     CI, partial r, every p-value, R², leave-one-out and held-out errors; not the measure's own
-    held-out values, which are judged as measures)."""
+    held-out values, which are judged as measures); with ``units``, of its values in the
+    measure's units instead (:data:`UNIT_KEYS`: slopes, intercepts and their intervals)."""
     old = json.loads((base / "regression.json").read_text()).get("measures", {})
     worst: dict[str, float] = defaultdict(float)
     for record in draws:
         for name, fit in record.get("measures", {}).items():
             a, b = leaves(old.get(name, {})), leaves(fit)
             for key in set(a) & set(b):
-                if key.split(".")[0] in UNIT_KEYS or key.endswith(".measure"):
+                if (key.split(".")[0] in UNIT_KEYS) != units or key.endswith(".measure"):
                     continue
                 if not (math.isnan(a[key]) or math.isnan(b[key])):
                     worst[name] = max(worst[name], abs(b[key] - a[key]))
@@ -622,9 +623,17 @@ def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
     its unitless values over the draws; a fallback for measures added later, 1.5× the largest of all."""
     draws = [json.loads(p.read_text()) for p in sorted(work.glob("regression-draw-*.json"))]
     worst = regression_changes_by_measure(base, draws)
+    worst_units = regression_changes_by_measure(base, draws, units=True)
     print(f"\nregression rules (1.5 × the largest change over {len(draws)} draws, per measure):")
     for name in sorted(worst, key=lambda n: worst[n]):
         tolerance = min(up2(1.5 * worst[name]), 2.0)
+        if worst_units.get(name):  # first: its slopes and intercepts, in the measure's units
+            keys = ", ".join(f'"measures.{name}.{k}"' for k in sorted(UNIT_KEYS))
+            print(f"  - name: regression-{name}-units\n    files: \"results/regression.json\"\n"
+                  f"    keys: [{keys}]\n    abs: {up2(1.5 * worst_units[name]):g}\n"
+                  f"    why: \"bench/tolerances.py regression ({len(draws)} draws): slopes, intercepts and "
+                  f"their intervals (in the units of {name} and the score) moved by up to "
+                  f"{worst_units[name]:.3g}; ×1.5\"")
         # a rule with `rows` covers CSV cells only: one rule for the JSON, one for the r table
         print(f"  - name: regression-{name}\n    files: \"results/regression.json\"\n"
               f"    keys: \"measures.{name}.**\"\n    abs: {tolerance:g}\n"
