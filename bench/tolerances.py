@@ -549,7 +549,8 @@ def mode_regression(args, work: Path) -> None:
 
     def stage(dirs: dict[str, Path], out: Path) -> None:
         run_regression_stage(params, dirs["finetune"], dirs["measures"], out / "table.csv",
-                             out / "regression.json", out / "plots", out / "figures")
+                             out / "regression.json", out / "plots", out / "figures",
+                             out / "patchiness_sweep.csv")
 
     base = work / "regression-base"
     stage(sources, base)

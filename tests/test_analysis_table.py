@@ -299,7 +299,7 @@ def test_regression_stage_writes_every_output(tmp_path):
     out = tmp_path / "out"
     result = run_regression_stage(
         params, finetune, measures, out / "table.csv", out / "regression.json", out / "plots",
-        out / "figures",
+        out / "figures", out / "patchiness_sweep.csv",
     )
     reg = json.loads((out / "regression.json").read_text())
     assert reg["profile"] == "smoke" and reg["suite"] == "offline"
@@ -361,6 +361,7 @@ def test_regression_notebook_is_thin_and_parameterised():
         'regression_out = "results/regression.json"',
         'plots_dir = "results/plots"',
         'figures_dir = "figures"',
+        'sweep_out = "results/patchiness_sweep.csv"',
     ]
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c["outputs"] and c["execution_count"] is None for c in code)

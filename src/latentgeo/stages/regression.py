@@ -69,7 +69,6 @@ def secondary_score(primary: str) -> str:
     average when the profile already regresses the normalised one."""
     return SCORE_AVERAGE if primary == SCORE_NORMALISED else SCORE_NORMALISED
 PLOT_NAMES = {"score_vs_alpha": "score_vs_alpha.csv", "pearson_r": "pearson_r.csv"}
-SWEEP_TABLE = "patchiness_sweep.csv"  # beside the results table
 
 
 # Published Pearson r with the average GLUE score on the bert-small sweep (n = 125), Marbut,
@@ -196,6 +195,7 @@ def run_regression_stage(
     regression_out: str | os.PathLike,
     plots_dir: str | os.PathLike,
     figures_dir: str | os.PathLike,
+    sweep_out: str | os.PathLike,
 ) -> RegressionStageResult:
     """Build the table, regress ``params.regression.score`` on the measures, write everything.
 
@@ -230,7 +230,7 @@ def run_regression_stage(
                             controls=settings.controls)
 
     table_path = write_results_table(table, table_out, overwrite=True)
-    write_csv(Path(table_out).with_name(SWEEP_TABLE), sweep)
+    write_csv(sweep_out, sweep)
     regression_path = write_json(regression_out, regression)
     plots_dir, figures_dir = Path(plots_dir), Path(figures_dir)
     plots = {
