@@ -7,7 +7,6 @@ tests, handed over with VENV=, so nothing is installed twice). Takes a few minut
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -45,9 +44,8 @@ def test_smoke_pipeline_outputs(smoke_repo: Path):
 def test_smoke_pipeline_is_clean_and_idempotent(smoke_repo: Path):
     status = dvc(smoke_repo, "status")
     assert "up to date" in status.stdout, status.stdout
-    start = time.monotonic()
+    # How long the no-op takes is measured by bench/noop_repro.py, not asserted here.
     again = dvc(smoke_repo, "repro")
-    assert time.monotonic() - start < 10
     assert "Running stage" not in again.stdout, again.stdout
 
 
