@@ -15,16 +15,16 @@ one machine, with switches the libraries honour, and prints how far each quantit
       deterministic  torch.use_deterministic_algorithms(True) (fine-tuning only)
       fp32           fine-tuning in float32 instead of the profile's bf16 mixed precision
 
-    python bench/tolerances.py embed    [--alphas 0 5] [--params params.yaml]
+    python bench/tolerances.py embed    [--models 0 4 minilm-l6-untrained-s1] [--params params.yaml]
         token vectors of the default profile's sequences and every measure of them, per
         condition, against the baseline; and the baseline against the committed measures
         (results/measures/...: the machine that made them)
-    python bench/tolerances.py noise    [--alphas 0 5] [--scales 1e-7 1e-6] [--repeats 3] [--quantizers lsq]
+    python bench/tolerances.py noise    [--models 0 4] [--scales 1e-7 1e-6] [--repeats 3] [--quantizers lsq]
         every measure after relative Gaussian noise on the baseline vectors: X·(1 + s·N(0, 1))
-    python bench/tolerances.py seeds    [--alphas 0 5] [--seeds 1234 0 1 2 3] [--quantizers pq lsq]
+    python bench/tolerances.py seeds    [--models 0 4] [--seeds 1234 0 1 2 3] [--quantizers pq lsq]
         the quantizer measures of the baseline vectors trained with other seeds: the scale of the
         uncertainty when a float-path change sends training to another local optimum
-    python bench/tolerances.py finetune [--cells 0:bbc-topic 2:wiki-adjacency]
+    python bench/tolerances.py finetune [--cells 0:bbc-topic minilm-l6-untrained-s1:wiki-adjacency]
         score, validation loss and training losses per condition, and the committed ones
     python bench/tolerances.py stitching [--encoders minilm-l6 paraphrase-minilm-l3 wordllama]
         the stitching stage (the profile's texts, anchors and methods) on a subset of its encoders,
@@ -114,10 +114,14 @@ def worker(args: list[str]) -> None:
         from latentgeo.config.schema import load_params
         from latentgeo.stages.measures import measures_file
 
+        from latentgeo.stages.measures import sweep_arguments
+
         emb, ref, out, params_file = rest
         m = load_params(params_file).measures
+        # the measures stage's call (notebooks/04_measures.ipynb): every setting of the profile
         measures_file(emb, out, quantizers=tuple(m.quantizers), m=m.m, nbits=m.nbits,
-                      train_size=m.train_size, seed=m.seed, overwrite=True, progress=False, reference=ref)
+                      train_size=m.train_size, seed=m.seed, quantizer_seeds=m.quantizer_seeds,
+                      **sweep_arguments(m), overwrite=True, progress=False, reference=ref)
     elif action == "finetune":
         from latentgeo.config.schema import load_params
         from latentgeo.downstream.finetune import FinetuneSettings
@@ -218,16 +222,43 @@ def load_profile(path: str):
     return load_params(path)
 
 
-def build_models(alphas: list[float], base_model: str, scope: str, work: Path) -> dict[float, Path]:
-    """The perturbed models (seed 1, as the default profile's), built with the package's own code."""
+def resolve_model(token: str | float, params) -> "Member":
+    """A model of the profile named on the command line: a ``model_id`` of its ``members``
+    (e.g. ``minilm-l6-untrained-s1``), or a bare α for the first family's seed-1 perturbed model."""
+    from latentgeo.geometry.perturb import PERTURBED, Member, family_model_id
+    from latentgeo.models.record import model_short_name
+
+    members = params.perturb.members()
+    try:
+        alpha = float(token)
+    except ValueError:
+        if token not in members:
+            raise SystemExit(f"unknown model {token!r}: give an α or one of {', '.join(members)}")
+        return members[token]
+    base = model_short_name(params.perturb.base_models[0])
+    model_id = family_model_id(base, PERTURBED, alpha, 1, params.perturb.scope)
+    if model_id in members:
+        return members[model_id]
+    reference = family_model_id(base, PERTURBED, 0.0, 1, params.perturb.scope)
+    return Member(model_id, params.perturb.base_models[0], PERTURBED, alpha, 1, reference)
+
+
+def build_models(tokens: list, params, work: Path) -> dict[str, tuple["Member", Path]]:
+    """The named models (see :func:`resolve_model`) by ``model_id``, each with its folder: the
+    workspace's models/<id> when the pipeline built it, else built into the work folder with the
+    package's own code (deterministic: the same bytes)."""
     from latentgeo.stages.perturb import build_family_member
 
     out = {}
-    for alpha in alphas:
-        folder = work / "models" / f"a{alpha:g}-s1"
-        if not folder.exists():
-            build_family_member(base_model, "perturbed", alpha, 1, scope, folder)
-        out[alpha] = folder
+    for token in tokens:
+        member = resolve_model(token, params)
+        folder = ROOT / "models" / member.model_id
+        if not (folder / "latentgeo.json").is_file():
+            folder = work / "models" / member.model_id
+            if not folder.exists():
+                build_family_member(member.base_model, member.kind, member.alpha, member.seed,
+                                    params.perturb.scope, folder)
+        out[member.model_id] = (member, folder)
     return out
 
 
@@ -243,72 +274,76 @@ def data_dir(work: Path) -> Path:
     return folder
 
 
-def model_id(alpha: float) -> str:
-    """The committed default study's id of the first family's seed-1 model at ``alpha``."""
-    from latentgeo.geometry.perturb import family_model_id
-    from latentgeo.models.record import model_short_name
-
-    params = load_profile(str(ROOT / "params.yaml"))
-    base = model_short_name(params.perturb.base_models[0])
-    return family_model_id(base, "perturbed", alpha, 1, params.perturb.scope)
-
-
-def committed_measures(alpha: float) -> dict | None:
-    path = ROOT / "results" / "measures" / f"{model_id(alpha)}.json"
+def committed_measures(model_id: str) -> dict | None:
+    path = ROOT / "results" / "measures" / f"{model_id}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 # ------------------------------------------------------------------------------ the modes
 
 
+def ordered_models(tokens: list, params, work: Path) -> dict[str, tuple["Member", Path]]:
+    """:func:`build_models`, each family's reference (unperturbed base) first when it is named."""
+    models = build_models(tokens, params, work)
+    return dict(sorted(models.items(), key=lambda kv: kv[0] != kv[1][0].reference))
+
+
+def embed_once(cond: str, folder: Path, sequences: Path, n: int, out: Path) -> float:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return in_process(cond, "embed", str(folder), str(sequences), str(out), str(n), out=out)
+
+
 def mode_embed(args, work: Path) -> None:
     params = load_profile(args.params)
     n = params.data.corpus.n_sequences
-    alphas = sorted({0.0, *args.alphas})  # α = 0 first: the base every stitchability measure needs
-    models = build_models(alphas, params.perturb.base_models[0], params.perturb.scope, work)
+    models = ordered_models(args.models, params, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     measures_spread, cross_machine = Spread(), Spread()
-    print(f"profile {params.profile}: {n} sequences, alphas {alphas}, conditions {args.conditions}")
-    for alpha, model in models.items():
-        ref = work / "emb" / f"a0-{args.conditions[0]}.npy"
+    first = args.conditions[0]
+    print(f"profile {params.profile}: {n} sequences, models {list(models)}, conditions {args.conditions}")
+    for model_id, (member, folder) in models.items():
         records = {}
         for cond in args.conditions:
-            emb = work / "emb" / f"a{alpha:g}-{cond}.npy"
-            emb.parent.mkdir(parents=True, exist_ok=True)
-            t_embed = in_process(cond, "embed", str(model), str(sequences), str(emb), str(n), out=emb)
-            first_emb = work / "emb" / f"a{alpha:g}-{args.conditions[0]}.npy"
+            emb = work / "emb" / f"{model_id}-{cond}.npy"
+            t_embed = embed_once(cond, folder, sequences, n, emb)
+            first_emb = work / "emb" / f"{model_id}-{first}.npy"
             identical = first_emb.read_bytes() == emb.read_bytes()
-            # stitchability needs the base's vectors: the same condition's α = 0 when there is one
-            base = work / "emb" / f"a0-{cond}.npy"
-            out = work / "measures" / f"a{alpha:g}-{cond}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            base_identical = base.exists() and base.read_bytes() == ref.read_bytes()
-            if identical and base_identical and cond != args.conditions[0]:
-                t_meas = 0.0  # same bytes in, same measures out (the stage is deterministic)
-                records[cond] = records[args.conditions[0]]
+            # Stitchability needs the family's base vectors: the same condition's when the base is
+            # among the models (both move, as on another machine), else the base under the first.
+            if member.reference in models:
+                base = work / "emb" / f"{member.reference}-{cond}.npy"
+                base_first = work / "emb" / f"{member.reference}-{first}.npy"
             else:
-                t_meas = in_process(cond, "measures", str(emb), str(base if base.exists() else ref), str(out),
-                                    args.params, out=out)
+                base = base_first = work / "emb" / f"{member.reference}-{first}.npy"
+                embed_once(first, build_models([member.reference], params, work)[member.reference][1],
+                           sequences, n, base)
+            out = work / "measures" / f"{model_id}-{cond}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if identical and base.read_bytes() == base_first.read_bytes() and cond != first:
+                t_meas = 0.0  # same bytes in, same measures out (the stage is deterministic)
+                records[cond] = records[first]
+            else:
+                t_meas = in_process(cond, "measures", str(emb), str(base), str(out), args.params, out=out)
                 records[cond] = json.loads(out.read_text())
             mx, rmax, rmed = vector_changes(np.load(first_emb), np.load(emb))
-            print(f"  α = {alpha:g} {cond:<13} embed {t_embed:5.0f} s, measures {t_meas:5.0f} s; vectors vs "
-                  f"{args.conditions[0]}: {'identical' if identical else f'max |Δ| {mx:.3g}, row ‖Δ‖/‖x‖ max {rmax:.3g} median {rmed:.3g}'}")
-            if cond != args.conditions[0]:
-                compare_records(measures_spread, records[args.conditions[0]], records[cond])
-        committed = committed_measures(alpha)
+            print(f"  {model_id} {cond:<13} embed {t_embed:5.0f} s, measures {t_meas:5.0f} s; vectors vs "
+                  f"{first}: {'identical' if identical else f'max |Δ| {mx:.3g}, row ‖Δ‖/‖x‖ max {rmax:.3g} median {rmed:.3g}'}")
+            if cond != first:
+                compare_records(measures_spread, records[first], records[cond])
+        committed = committed_measures(model_id)
         if committed is not None:
-            compare_records(cross_machine, committed, records[args.conditions[0]])
-    measures_spread.print("measures: largest change over the conditions (vs the first), all alphas")
+            compare_records(cross_machine, committed, records[first])
+    measures_spread.print("measures: largest change over the conditions (vs the first), all models")
     cross_machine.print("measures: this machine's first condition vs the committed results (the machine that made them)")
 
 
 def mode_noise(args, work: Path) -> None:
-    from latentgeo.stages.measures import measures_file
+    from latentgeo.stages.measures import measures_file, sweep_arguments
 
     params = load_profile(args.params)
     m = params.measures
     n = params.data.corpus.n_sequences
-    models = build_models(args.alphas, params.perturb.base_models[0], params.perturb.scope, work)
+    models = ordered_models(args.models, params, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     print(f"relative noise X·(1 + s·N(0, 1)) on the vectors of {n} sequences, scales {args.scales}, "
           f"{args.repeats} draws each; measures vs the unperturbed vectors")
@@ -318,31 +353,29 @@ def mode_noise(args, work: Path) -> None:
     def measure(emb: Path, ref: Path, out: Path) -> dict:
         if not out.exists():  # kept from an earlier run in the same --work folder
             measures_file(emb, out, quantizers=quantizers, m=m.m, nbits=m.nbits, train_size=m.train_size,
-                          seed=m.seed, overwrite=True, progress=False, reference=ref)
+                          seed=m.seed, quantizer_seeds=m.quantizer_seeds, **sweep_arguments(m),
+                          overwrite=True, progress=False, reference=ref)
         return json.loads(out.read_text())
 
-    for alpha, model in models.items():
-        emb = work / "emb" / f"a{alpha:g}-baseline.npy"
-        if not emb.exists():
-            emb.parent.mkdir(parents=True, exist_ok=True)
-            in_process("baseline", "embed", str(model), str(sequences), str(emb), str(n))
-        base_ref = work / "emb" / "a0-baseline.npy"
-        if not base_ref.exists():
-            in_process("baseline", "embed", str(build_models([0.0], params.perturb.base_models[0], params.perturb.scope, work)[0.0]),
-                       str(sequences), str(base_ref), str(n))
+    for model_id, (member, folder) in models.items():
+        emb = work / "emb" / f"{model_id}-baseline.npy"
+        embed_once("baseline", folder, sequences, n, emb)
+        base_ref = work / "emb" / f"{member.reference}-baseline.npy"
+        embed_once("baseline", build_models([member.reference], params, work)[member.reference][1],
+                   sequences, n, base_ref)
         X = np.load(emb)
         (work / "noise").mkdir(parents=True, exist_ok=True)
-        clean = measure(emb, base_ref, work / "noise" / f"a{alpha:g}-clean.json")
+        clean = measure(emb, base_ref, work / "noise" / f"{model_id}-clean.json")
         for scale in args.scales:
             spread = Spread()
             for r in range(args.repeats):
                 rng = np.random.default_rng([r, 7])
                 noisy = (X * (1 + scale * rng.standard_normal(X.shape))).astype(np.float32)
-                path = work / "noise" / f"a{alpha:g}-s{scale:g}-r{r}.npy"
+                path = work / "noise" / f"{model_id}-s{scale:g}-r{r}.npy"
                 if not path.exists():
                     np.save(path, noisy)
                 compare_records(spread, clean, measure(path, base_ref, path.with_suffix(".json")))
-            spread.print(f"α = {alpha:g}, noise scale {scale:g}: largest change over {args.repeats} draws")
+            spread.print(f"{model_id}, noise scale {scale:g}: largest change over {args.repeats} draws")
 
 
 def mode_seeds(args, work: Path) -> None:
@@ -354,19 +387,17 @@ def mode_seeds(args, work: Path) -> None:
     params = load_profile(args.params)
     m = params.measures
     n = params.data.corpus.n_sequences
-    models = build_models(args.alphas, params.perturb.base_models[0], params.perturb.scope, work)
+    models = build_models(args.models, params, work)
     sequences = data_dir(work) / "corpus" / "sequences.jsonl"
     quantizers = tuple(args.quantizers or m.quantizers)
     print(f"quantizers {quantizers} trained with seeds {args.seeds} on the vectors of {n} sequences")
-    for alpha, model in models.items():
-        emb = work / "emb" / f"a{alpha:g}-baseline.npy"
-        if not emb.exists():
-            emb.parent.mkdir(parents=True, exist_ok=True)
-            in_process("baseline", "embed", str(model), str(sequences), str(emb), str(n))
+    for model_id, (_, folder) in models.items():
+        emb = work / "emb" / f"{model_id}-baseline.npy"
+        embed_once("baseline", folder, sequences, n, emb)
         X = np.load(emb)
         records = []
         for seed in args.seeds:
-            out = work / "seeds" / f"a{alpha:g}-seed{seed}.json"
+            out = work / "seeds" / f"{model_id}-seed{seed}.json"
             if not out.exists():
                 out.parent.mkdir(parents=True, exist_ok=True)
                 record = measure_space(X, quantizers=quantizers, m=m.m, nbits=m.nbits, train_size=m.train_size,
@@ -377,26 +408,28 @@ def mode_seeds(args, work: Path) -> None:
         for a in range(len(records)):
             for b in range(a + 1, len(records)):
                 compare_records(spread, records[a], records[b])
-        spread.print(f"α = {alpha:g}: largest difference between any two of {len(records)} seeds")
+        spread.print(f"{model_id}: largest difference between any two of {len(records)} seeds")
 
 
 def mode_finetune(args, work: Path) -> None:
     params = load_profile(args.params)
-    cells = [(float(a), t) for a, t in (c.split(":") for c in args.cells)]
-    models = build_models(sorted({a for a, _ in cells}), params.perturb.base_models[0], params.perturb.scope, work)
+    cells = [tuple(c.rsplit(":", 1)) for c in args.cells]
+    models = build_models(list(dict.fromkeys(token for token, _ in cells)), params, work)
+    by_token = {token: resolve_model(token, params).model_id for token, _ in cells}
     tasks = data_dir(work) / "tasks" / params.finetune.suite
-    for alpha, task in cells:
-        print(f"\nα = {alpha:g}, {task} ({params.finetune.precision} unless the condition says)")
+    for token, task in cells:
+        model_id = by_token[token]
+        print(f"\n{model_id}, {task} ({params.finetune.precision} unless the condition says)")
         spread = Spread()
         first = None
-        committed_path = ROOT / "results" / "finetune" / model_id(alpha) / f"{task}.json"
+        committed_path = ROOT / "results" / "finetune" / model_id / f"{task}.json"
         if committed_path.is_file():
             c = json.loads(committed_path.read_text())
             print(f"  committed     score {c['score']:.4f}, validation loss {c['metrics']['validation']['loss']:.5f}")
         for cond in args.conditions:
-            out = work / "finetune" / f"a{alpha:g}-{task}-{cond}.json"
+            out = work / "finetune" / f"{model_id}-{task}-{cond}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
-            seconds = in_process(cond, "finetune", str(models[alpha]), task, str(tasks), str(out), args.params, out=out)
+            seconds = in_process(cond, "finetune", str(models[model_id][1]), task, str(tasks), str(out), args.params, out=out)
             r = json.loads(out.read_text())
             losses = [h["loss"] for h in r["log_history"] if "loss" in h]
             print(f"  {cond:<13} score {r['score']:.4f}, validation loss {r['metrics']['validation']['loss']:.5f}, "
@@ -412,7 +445,7 @@ def mode_finetune(args, work: Path) -> None:
                 compare_records(cross, {k: c[k] for k in ("score", "metrics", "log_history")},
                                 {k: r[k] for k in ("score", "metrics", "log_history")})
                 cross.print(f"  {cond} vs committed")
-        spread.print(f"  α = {alpha:g} {task}: largest change over the bf16 conditions (vs the first)")
+        spread.print(f"  {model_id} {task}: largest change over the conditions of the first's precision (vs the first)")
 
 
 def run_smoke(condition: str, work: Path, snapshot: Path) -> Path:
@@ -674,12 +707,14 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20, help="regression: how many draws")
     parser.add_argument("--encoders", nargs="+", help="stitching: a subset of the profile's encoders")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 5.0])
+    parser.add_argument("--models", nargs="+", default=["0", "4"],
+                        help="embed/noise/seeds: models by α (the first family, seed 1) or member id")
     parser.add_argument("--scales", type=float, nargs="+", default=[1e-7, 1e-6])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quantizers", nargs="+", choices=("pq", "lsq", "rq"),
                         help="noise: which quantizers to train (default: the profile's)")
-    parser.add_argument("--cells", nargs="+", default=["0:bbc-topic", "2:wiki-adjacency"])
+    parser.add_argument("--cells", nargs="+", default=["0:bbc-topic", "2:wiki-adjacency"],
+                        help="finetune: MODEL:TASK, MODEL an α (the first family, seed 1) or a member id")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS))
     parser.add_argument("--work", help="keep work files here (default: a temporary folder)")
     args = parser.parse_args()
