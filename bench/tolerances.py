@@ -114,14 +114,12 @@ def worker(args: list[str]) -> None:
         from latentgeo.config.schema import load_params
         from latentgeo.stages.measures import measures_file
 
-        from latentgeo.stages.measures import sweep_arguments
+        from latentgeo.stages.measures import measures_arguments
 
         emb, ref, out, params_file = rest
-        m = load_params(params_file).measures
-        # the measures stage's call (notebooks/04_measures.ipynb): every setting of the profile
-        measures_file(emb, out, quantizers=tuple(m.quantizers), m=m.m, nbits=m.nbits,
-                      train_size=m.train_size, seed=m.seed, quantizer_seeds=m.quantizer_seeds,
-                      **sweep_arguments(m), overwrite=True, progress=False, reference=ref)
+        # the measures stage's own call (notebooks/04_measures.ipynb): every setting of the profile
+        measures_file(emb, out, reference=ref, **measures_arguments(load_params(params_file).measures),
+                      overwrite=True, progress=False)
     elif action == "finetune":
         from latentgeo.config.schema import load_params
         from latentgeo.downstream.finetune import FinetuneSettings
@@ -338,7 +336,7 @@ def mode_embed(args, work: Path) -> None:
 
 
 def mode_noise(args, work: Path) -> None:
-    from latentgeo.stages.measures import measures_file, sweep_arguments
+    from latentgeo.stages.measures import measures_arguments, measures_file
 
     params = load_profile(args.params)
     m = params.measures
@@ -352,9 +350,8 @@ def mode_noise(args, work: Path) -> None:
 
     def measure(emb: Path, ref: Path, out: Path) -> dict:
         if not out.exists():  # kept from an earlier run in the same --work folder
-            measures_file(emb, out, quantizers=quantizers, m=m.m, nbits=m.nbits, train_size=m.train_size,
-                          seed=m.seed, quantizer_seeds=m.quantizer_seeds, **sweep_arguments(m),
-                          overwrite=True, progress=False, reference=ref)
+            measures_file(emb, out, reference=ref, **{**measures_arguments(m), "quantizers": quantizers},
+                          overwrite=True, progress=False)
         return json.loads(out.read_text())
 
     for model_id, (member, folder) in models.items():
@@ -626,15 +623,25 @@ UNIT_KEYS = {"slope", "slope_se", "slope_ci_low", "slope_ci_high", "intercept", 
              "partial_slope_ci_high"}
 
 
-def regression_changes_by_measure(base: Path, draws: list[dict], *, units: bool = False) -> dict[str, float]:
+def regression_section(record: dict, section: str) -> dict:
+    """``record``'s part at a dotted path (``measures``, ``secondary_score.measures``); {} if absent."""
+    for part in section.split("."):
+        record = (record or {}).get(part) or {}
+    return record
+
+
+def regression_changes_by_measure(base: Path, draws: list[dict], *, units: bool = False,
+                                  section: str = "measures") -> dict[str, float]:
     """Per measure, the largest change over the draws of its unitless regression values (r, its
     CI, partial r, every p-value, R², leave-one-out and held-out errors; not the measure's own
     held-out values, which are judged as measures); with ``units``, of its values in the
-    measure's units instead (:data:`UNIT_KEYS`: slopes, intercepts and their intervals)."""
-    old = json.loads((base / "regression.json").read_text()).get("measures", {})
+    measure's units instead (:data:`UNIT_KEYS`: slopes, intercepts and their intervals).
+    ``section``: the fits of the main score (``measures``) or of the second score
+    (``secondary_score.measures``)."""
+    old = regression_section(json.loads((base / "regression.json").read_text()), section)
     worst: dict[str, float] = defaultdict(float)
     for record in draws:
-        for name, fit in record.get("measures", {}).items():
+        for name, fit in regression_section(record, section).items():
             a, b = leaves(old.get(name, {})), leaves(fit)
             for key in set(a) & set(b):
                 if (key.split(".")[0] in UNIT_KEYS) != units or key.endswith(".measure"):
@@ -678,6 +685,40 @@ def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
               f"    keys: [\"r\", \"ci_low\", \"ci_high\", \"*p_value*\", \"partial_r\"]\n"
               f"    rows: [\"{name}\", \"{name} / *\"]\n    abs: {tolerance:g}\n"
               f"    why: the r table's row of {name}, as regression-{name}")
+    print_secondary_rules(work, base, draws)
+
+
+def print_secondary_rules(work: Path, base: Path, draws: list[dict]) -> None:
+    """Rules for the second score's fits (``secondary_score``: r and partial r with the
+    chance-normalised score) and its controls, from the same draws."""
+    worst = regression_changes_by_measure(base, draws, section="secondary_score.measures")
+    worst_units = regression_changes_by_measure(base, draws, units=True, section="secondary_score.measures")
+    old = leaves(regression_section(json.loads((base / "regression.json").read_text()), "secondary_score.controls"))
+    controls = 0.0
+    for record in draws:
+        new = leaves(regression_section(record, "secondary_score.controls"))
+        for key in set(old) & set(new):
+            if not (math.isnan(old[key]) or math.isnan(new[key])):
+                controls = max(controls, abs(new[key] - old[key]))
+    if not worst and not controls:
+        return
+    print(f"\nsecond-score rules (1.5 × the largest change over {len(draws)} draws, per measure):")
+    print(f"  - name: regression-secondary-controls\n    files: \"results/regression.json\"\n"
+          f"    keys: [\"secondary_score.controls.**\"]\n    abs: {min(up2(1.5 * controls), 2.0):g}\n"
+          f"    why: \"bench/tolerances.py regression ({len(draws)} draws): the second score's fit on the "
+          f"controls alone moved by up to {controls:.3g}; ×1.5\"")
+    for name in sorted(worst, key=lambda n: worst[n]):
+        if worst_units.get(name):
+            keys = ", ".join(f'"secondary_score.measures.{name}.{k}"' for k in sorted(UNIT_KEYS))
+            print(f"  - name: regression-secondary-{name}-units\n    files: \"results/regression.json\"\n"
+                  f"    keys: [{keys}]\n    abs: {up2(1.5 * worst_units[name]):g}\n"
+                  f"    why: \"bench/tolerances.py regression ({len(draws)} draws): the second score's slopes, "
+                  f"intercepts and their intervals (units of {name}) moved by up to {worst_units[name]:.3g}; ×1.5\"")
+        print(f"  - name: regression-secondary-{name}\n    files: \"results/regression.json\"\n"
+              f"    keys: \"secondary_score.measures.{name}.**\"\n    abs: {min(up2(1.5 * worst[name]), 2.0):g}\n"
+              f"    why: \"bench/tolerances.py regression ({len(draws)} draws, every score and measure moved by "
+              f"U(± its tolerance)): r with the second score, its CI, partial r and p-values moved by up to "
+              f"{worst[name]:.3g}; ×1.5\"")
 
 
 def compare_csv_files(old_dir: Path, new_dir: Path, files: list[str]) -> Spread:

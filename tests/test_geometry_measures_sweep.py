@@ -161,3 +161,27 @@ def test_read_sweep_rows_needs_the_same_settings_for_every_model(tmp_path):
         read_sweep_rows(tmp_path, ["toy-a3-s1"])
     with pytest.raises(LatentgeoError, match="toy-a4-s1"):
         read_sweep_rows(tmp_path, ["toy-a4-s1"])
+
+
+@pytest.mark.parametrize("profile", ["params.yaml", "profiles/smoke.yaml", "profiles/paper.yaml"])
+def test_measures_arguments_are_the_profile_settings_as_measures_file_keywords(profile):
+    """The notebook and the tolerance benchmark call measures_file with measures_arguments: every
+    key is one of its keywords and carries the profile's value, the sweep's points included."""
+    import inspect
+    from pathlib import Path
+
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.measures import measures_arguments
+
+    root = Path(__file__).resolve().parents[1]
+    settings = load_params(root / profile).measures
+    kwargs = measures_arguments(settings)
+    assert set(kwargs) <= set(inspect.signature(measures_file).parameters)
+    assert kwargs["quantizers"] == tuple(settings.quantizers)
+    assert (kwargs["m"], kwargs["nbits"], kwargs["train_size"], kwargs["seed"], kwargs["quantizer_seeds"]) == (
+        settings.m, settings.nbits, settings.train_size, settings.seed, settings.quantizer_seeds)
+    assert kwargs["sweep"] == sweep_points(m=settings.m, nbits=settings.nbits, m_values=settings.sweep.m,
+                                           nbits_values=settings.sweep.nbits,
+                                           n_sequences=settings.sweep.n_sequences)
+    assert (kwargs["sweep_quantizer"], kwargs["sweep_seeds"]) == (settings.sweep.quantizer,
+                                                                 settings.sweep.quantizer_seeds)

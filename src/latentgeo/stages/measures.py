@@ -29,41 +29,50 @@ from latentgeo.io import check_output_path, file_sha256, load_npy, read_json, wr
 from latentgeo.translation.stitch import stitchability_measures
 
 
-def sidecar_model(embeddings_npy: str | os.PathLike) -> dict | None:
-    """The ``model`` record of the sample's sidecar (``X.json`` beside ``X.npy``), if any."""
+def read_sidecar(embeddings_npy: str | os.PathLike) -> dict:
+    """The sample's sidecar record (``X.json`` beside ``X.npy``, written by `latentgeo embed`);
+    an empty dict when there is none."""
     sidecar = Path(embeddings_npy).with_suffix(".json")
     if not sidecar.is_file():
-        return None
+        return {}
     meta = read_json(sidecar)
     if not isinstance(meta, dict):
         raise LatentgeoError(f"sidecar {sidecar} is not a JSON object")
+    return meta
+
+
+def sidecar_model(meta: dict, embeddings_npy: str | os.PathLike) -> dict | None:
+    """The ``model`` record of a sidecar (:func:`read_sidecar`), if it has one."""
     model = meta.get("model")
     if model is not None and not isinstance(model, dict):
-        raise LatentgeoError(f"sidecar {sidecar}: 'model' is not a JSON object")
+        raise LatentgeoError(f"sidecar {Path(embeddings_npy).with_suffix('.json')}: 'model' is not a JSON object")
     return model
 
 
-def sidecar_offsets(embeddings_npy: str | os.PathLike, n: int) -> list[int]:
-    """Per-sequence row offsets of the sample (length sequences + 1) from its sidecar X.json."""
-    sidecar = Path(embeddings_npy).with_suffix(".json")
-    offsets = read_json(sidecar).get("offsets") if sidecar.is_file() else None
+def sidecar_offsets(meta: dict, embeddings_npy: str | os.PathLike, n: int) -> list[int]:
+    """Per-sequence row offsets of the sample (length sequences + 1) from its sidecar."""
+    offsets = meta.get("offsets")
     if not isinstance(offsets, list) or len(offsets) < 2 or offsets[-1] != n:
         raise LatentgeoError(
             f"a sweep over sample sizes needs the sample's per-sequence offsets (its sidecar "
-            f"{sidecar}, written by `latentgeo embed`), covering all {n} vectors"
+            f"{Path(embeddings_npy).with_suffix('.json')}, written by `latentgeo embed`), covering all {n} vectors"
         )
     return [int(o) for o in offsets]
 
 
-def sweep_arguments(settings) -> dict:
-    """measures_file's sweep keywords from a profile's ``measures`` section."""
+def measures_arguments(settings) -> dict:
+    """Every keyword of :func:`measures_file` that a profile's ``measures`` section sets, the bins
+    and sample-size sweep included: the one mapping from a profile to the measures stage's call."""
     sweep = settings.sweep
     points = sweep_points(m=settings.m, nbits=settings.nbits, m_values=sweep.m,
                           nbits_values=sweep.nbits, n_sequences=sweep.n_sequences)
-    return {"sweep": points, "sweep_quantizer": sweep.quantizer, "sweep_seeds": sweep.quantizer_seeds}
+    return {"quantizers": tuple(settings.quantizers), "m": settings.m, "nbits": settings.nbits,
+            "train_size": settings.train_size, "seed": settings.seed,
+            "quantizer_seeds": settings.quantizer_seeds,
+            "sweep": points, "sweep_quantizer": sweep.quantizer, "sweep_seeds": sweep.quantizer_seeds}
 
 
-def _main_point_row(record: dict, kind: str, offsets: list[int]) -> dict:
+def _main_point_row(record: dict, kind: str) -> dict:
     """The sweep row of the main setting on the whole sample, from the main record's section."""
     inputs, section = record["inputs"], record[kind]
     sd = (record.get("quantizer_seed_sd") or {}).get(kind, {}).get("patchiness")
@@ -97,7 +106,7 @@ def measures_file(
     a ``stitch`` section adds how well this space translates onto the base's
     (:func:`latentgeo.translation.stitch.stitchability_measures`): a geometric measure beyond the paper.
 
-    With ``sweep`` points (:func:`sweep_arguments`), a ``sweep`` section adds the cell measures of
+    With ``sweep`` points (:func:`measures_arguments`), a ``sweep`` section adds the cell measures of
     ``sweep_quantizer`` at each point, over ``sweep_seeds`` quantizer seeds; a point equal to the
     main setting on the whole sample is copied from the main section when ``sweep_quantizer`` is one
     of ``quantizers`` and the seed counts agree.
@@ -110,10 +119,11 @@ def measures_file(
     quantizer_seed_list(seed, quantizer_seeds)
     out_json = check_output_path(out_json, overwrite=overwrite)
     X = load_npy(embeddings_npy)
-    model = sidecar_model(embeddings_npy)
+    meta = read_sidecar(embeddings_npy)
+    model = sidecar_model(meta, embeddings_npy)
     offsets = None
     if sweep:
-        offsets = sidecar_offsets(embeddings_npy, X.shape[0])
+        offsets = sidecar_offsets(meta, embeddings_npy, X.shape[0])
         check_sweep(sweep, offsets, X.shape[1], sweep_quantizer)
         quantizer_seed_list(seed, sweep_seeds)
     base = None
@@ -150,7 +160,7 @@ def measures_file(
             train_size=train_size, seeds=quantizer_seed_list(seed, sweep_seeds), progress=progress,
         )
         if copy_main:
-            rows.insert(list(sweep).index(main), _main_point_row(report.record, sweep_quantizer, offsets))
+            rows.insert(list(sweep).index(main), _main_point_row(report.record, sweep_quantizer))
         report.record["sweep"] = rows
     if model is not None:
         report.record["model"] = model
