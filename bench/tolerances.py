@@ -639,16 +639,28 @@ def regression_changes_by_measure(base: Path, draws: list[dict], *, units: bool 
     ``section``: the fits of the main score (``measures``) or of the second score
     (``secondary_score.measures``)."""
     old = regression_section(json.loads((base / "regression.json").read_text()), section)
+
+    def wanted(key: str) -> bool:
+        return (key.split(".")[0] in UNIT_KEYS) == units and not key.endswith(".measure")
+
     worst: dict[str, float] = defaultdict(float)
     for record in draws:
         for name, fit in regression_section(record, section).items():
-            a, b = leaves(old.get(name, {})), leaves(fit)
-            for key in set(a) & set(b):
-                if (key.split(".")[0] in UNIT_KEYS) != units or key.endswith(".measure"):
-                    continue
-                if not (math.isnan(a[key]) or math.isnan(b[key])):
-                    worst[name] = max(worst[name], abs(b[key] - a[key]))
-    return dict(worst)
+            worst[name] = max(worst[name], largest_leaf_change(old.get(name, {}), [fit], wanted))
+    return {name: change for name, change in worst.items() if name in old}  # a measure new in a draw: nothing to compare
+
+
+def largest_leaf_change(old: dict, records: list[dict], wanted=lambda key: True) -> float:
+    """The largest |change| of a numeric leaf of ``old`` (its ``wanted`` keys) in any of ``records``;
+    leaves that are NaN on either side are skipped."""
+    a = leaves(old)
+    largest = 0.0
+    for record in records:
+        b = leaves(record)
+        for key in set(a) & set(b):
+            if wanted(key) and not (math.isnan(a[key]) or math.isnan(b[key])):
+                largest = max(largest, abs(b[key] - a[key]))
+    return largest
 
 
 def up2(x: float) -> float:
@@ -659,66 +671,70 @@ def up2(x: float) -> float:
     return math.ceil(x / step - 1e-9) * step
 
 
+def rule_yaml(name: str, keys: str, tolerance: float, why: str, *, files: str = "results/regression.json",
+              rows: str | None = None) -> str:
+    """One tolerance rule as it is written in tolerances/*.yaml (``keys`` and ``rows`` as YAML)."""
+    row_line = f"\n    rows: {rows}" if rows else ""
+    return (f"  - name: {name}\n    files: \"{files}\"\n    keys: {keys}{row_line}\n"
+            f"    abs: {tolerance:g}\n    why: {why}")
+
+
+def measure_rules(name: str, section: str, prefix: str, worst: float, worst_units: float | None,
+                  n_draws: int, values: str) -> list[str]:
+    """The rules of one measure's fits in ``section`` of regression.json: its slopes and intercepts
+    (in the measure's units) when they moved, then its unit-free ``values``."""
+    rules = []
+    if worst_units:
+        keys = ", ".join(f'"{section}.{name}.{k}"' for k in sorted(UNIT_KEYS))
+        rules.append(rule_yaml(
+            f"{prefix}{name}-units", f"[{keys}]", up2(1.5 * worst_units),
+            f"\"bench/tolerances.py regression ({n_draws} draws): slopes, intercepts and their intervals "
+            f"(in the units of {name} and the score) moved by up to {worst_units:.3g}; ×1.5\""))
+    rules.append(rule_yaml(
+        f"{prefix}{name}", f"\"{section}.{name}.**\"", min(up2(1.5 * worst), 2.0),
+        f"\"bench/tolerances.py regression ({n_draws} draws, every score and measure moved by "
+        f"U(± its tolerance)): {values} moved by up to {worst:.3g}; ×1.5\""))
+    return rules
+
+
 def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
     """Tolerance rules (YAML) for the regression values: per measure, 1.5× the largest change of
-    its unitless values over the draws; a fallback for measures added later, 1.5× the largest of all."""
+    its values over the draws, for the main score and then for the second score."""
     draws = [json.loads(p.read_text()) for p in sorted(work.glob("regression-draw-*.json"))]
     worst = regression_changes_by_measure(base, draws)
     worst_units = regression_changes_by_measure(base, draws, units=True)
     print(f"\nregression rules (1.5 × the largest change over {len(draws)} draws, per measure):")
     for name in sorted(worst, key=lambda n: worst[n]):
-        tolerance = min(up2(1.5 * worst[name]), 2.0)
-        if worst_units.get(name):  # first: its slopes and intercepts, in the measure's units
-            keys = ", ".join(f'"measures.{name}.{k}"' for k in sorted(UNIT_KEYS))
-            print(f"  - name: regression-{name}-units\n    files: \"results/regression.json\"\n"
-                  f"    keys: [{keys}]\n    abs: {up2(1.5 * worst_units[name]):g}\n"
-                  f"    why: \"bench/tolerances.py regression ({len(draws)} draws): slopes, intercepts and "
-                  f"their intervals (in the units of {name} and the score) moved by up to "
-                  f"{worst_units[name]:.3g}; ×1.5\"")
+        for rule in measure_rules(name, "measures", "regression-", worst[name], worst_units.get(name), len(draws),
+                                  "r, its CI, partial r, p-values, R², leave-one-out and held-out errors"):
+            print(rule)
         # a rule with `rows` covers CSV cells only: one rule for the JSON, one for the r table
-        print(f"  - name: regression-{name}\n    files: \"results/regression.json\"\n"
-              f"    keys: \"measures.{name}.**\"\n    abs: {tolerance:g}\n"
-              f"    why: \"bench/tolerances.py regression ({len(draws)} draws, every score and measure moved by "
-              f"U(± its tolerance)): r, its CI, partial r, p-values, R², leave-one-out and held-out errors "
-              f"moved by up to {worst[name]:.3g}; ×1.5\"")
-        print(f"  - name: regression-{name}-r-table\n    files: \"results/plots/pearson_r.csv\"\n"
-              f"    keys: [\"r\", \"ci_low\", \"ci_high\", \"*p_value*\", \"partial_r\"]\n"
-              f"    rows: [\"{name}\", \"{name} / *\"]\n    abs: {tolerance:g}\n"
-              f"    why: the r table's row of {name}, as regression-{name}")
-    print_secondary_rules(work, base, draws)
+        print(rule_yaml(f"regression-{name}-r-table", '["r", "ci_low", "ci_high", "*p_value*", "partial_r"]',
+                        min(up2(1.5 * worst[name]), 2.0), f"the r table's row of {name}, as regression-{name}",
+                        files="results/plots/pearson_r.csv", rows=f'["{name}", "{name} / *"]'))
+    print_secondary_rules(base, draws)
 
 
-def print_secondary_rules(work: Path, base: Path, draws: list[dict]) -> None:
+def print_secondary_rules(base: Path, draws: list[dict]) -> None:
     """Rules for the second score's fits (``secondary_score``: r and partial r with the
     chance-normalised score) and its controls, from the same draws."""
-    worst = regression_changes_by_measure(base, draws, section="secondary_score.measures")
-    worst_units = regression_changes_by_measure(base, draws, units=True, section="secondary_score.measures")
-    old = leaves(regression_section(json.loads((base / "regression.json").read_text()), "secondary_score.controls"))
-    controls = 0.0
-    for record in draws:
-        new = leaves(regression_section(record, "secondary_score.controls"))
-        for key in set(old) & set(new):
-            if not (math.isnan(old[key]) or math.isnan(new[key])):
-                controls = max(controls, abs(new[key] - old[key]))
+    section = "secondary_score.measures"
+    worst = regression_changes_by_measure(base, draws, section=section)
+    worst_units = regression_changes_by_measure(base, draws, units=True, section=section)
+    controls = largest_leaf_change(
+        regression_section(json.loads((base / "regression.json").read_text()), "secondary_score.controls"),
+        [regression_section(record, "secondary_score.controls") for record in draws])
     if not worst and not controls:
         return
     print(f"\nsecond-score rules (1.5 × the largest change over {len(draws)} draws, per measure):")
-    print(f"  - name: regression-secondary-controls\n    files: \"results/regression.json\"\n"
-          f"    keys: [\"secondary_score.controls.**\"]\n    abs: {min(up2(1.5 * controls), 2.0):g}\n"
-          f"    why: \"bench/tolerances.py regression ({len(draws)} draws): the second score's fit on the "
-          f"controls alone moved by up to {controls:.3g}; ×1.5\"")
+    print(rule_yaml("regression-secondary-controls", '["secondary_score.controls.**"]',
+                    min(up2(1.5 * controls), 2.0),
+                    f"\"bench/tolerances.py regression ({len(draws)} draws): the second score's fit on the "
+                    f"controls alone moved by up to {controls:.3g}; ×1.5\""))
     for name in sorted(worst, key=lambda n: worst[n]):
-        if worst_units.get(name):
-            keys = ", ".join(f'"secondary_score.measures.{name}.{k}"' for k in sorted(UNIT_KEYS))
-            print(f"  - name: regression-secondary-{name}-units\n    files: \"results/regression.json\"\n"
-                  f"    keys: [{keys}]\n    abs: {up2(1.5 * worst_units[name]):g}\n"
-                  f"    why: \"bench/tolerances.py regression ({len(draws)} draws): the second score's slopes, "
-                  f"intercepts and their intervals (units of {name}) moved by up to {worst_units[name]:.3g}; ×1.5\"")
-        print(f"  - name: regression-secondary-{name}\n    files: \"results/regression.json\"\n"
-              f"    keys: \"secondary_score.measures.{name}.**\"\n    abs: {min(up2(1.5 * worst[name]), 2.0):g}\n"
-              f"    why: \"bench/tolerances.py regression ({len(draws)} draws, every score and measure moved by "
-              f"U(± its tolerance)): r with the second score, its CI, partial r and p-values moved by up to "
-              f"{worst[name]:.3g}; ×1.5\"")
+        for rule in measure_rules(name, section, "regression-secondary-", worst[name], worst_units.get(name),
+                                  len(draws), "r with the second score, its CI, partial r and p-values"):
+            print(rule)
 
 
 def compare_csv_files(old_dir: Path, new_dir: Path, files: list[str]) -> Spread:
