@@ -12,9 +12,9 @@ from latentgeo.analysis.figures import (
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
-    provenance,
 )
 from latentgeo.analysis.regression import regress
+from latentgeo.plotting import provenance
 
 LABEL = {"suite": "offline", "profile": "smoke"}
 

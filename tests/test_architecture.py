@@ -21,6 +21,7 @@ LAYERS = {
     "": 0,  # latentgeo/__init__.py (the version)
     "errors": 0,
     "io": 0,
+    "plotting": 0,  # the figures' fixed style and byte-identical PNGs
     "models": 1,  # names, loading, packaged weights, the model record
     "remote": 1,
     "run_notebook": 1,

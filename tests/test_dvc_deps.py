@@ -1,4 +1,4 @@
-"""Every DVC stage depends on all the project code its notebook runs.
+"""Every DVC stage depends on all the project code its notebook runs, and on no other.
 
 A stage reruns only when one of its declared dependencies changes, so a module its notebook
 reaches but dvc.yaml does not list (the model loader behind `embed`, say) could change every
@@ -104,3 +104,8 @@ def test_stage_lists_all_the_code_its_notebook_runs(name, stage):
     assert not missing, f"dvc.yaml stage {name!r} runs code it does not depend on: {missing}"
     stale = [d for d in deps if d.startswith("src/") and not (ROOT / d).exists()]
     assert not stale, f"dvc.yaml stage {name!r} depends on code that does not exist: {stale}"
+    # And no more: code the notebook never reaches would rerun the stage for nothing (the
+    # 15-minute stitching stage once depended on the results table through the figures module).
+    reached = code_closure(notebook_code(ROOT / notebooks[0]))
+    unused = [d for d in deps if d.startswith("src/") and not any(_covered(p, [d]) for p in reached)]
+    assert not unused, f"dvc.yaml stage {name!r} depends on code its notebook never runs: {unused}"

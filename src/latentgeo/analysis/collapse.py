@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+
 import pandas as pd
 
 from latentgeo.analysis.table import read_measure_results, select_models
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import read_json
 
 COLUMNS = ("model", "base_model", "family", "alpha", "seed", "n_vectors", "distinct_vectors", "distinct_fraction")
 
@@ -27,9 +27,8 @@ def collapse_table(measures_dir: str | os.PathLike, model_ids: Sequence[str]) ->
     entries = select_models(read_measure_results(measures_dir), model_ids, "measures")
     rows = []
     for model_id in model_ids:
-        path = entries[model_id]["source"]
-        record = read_json(path)
-        inputs, model = record.get("inputs", {}), record.get("model", {})
+        path, data = entries[model_id]["source"], entries[model_id]["data"]
+        inputs, model = data.get("inputs", {}), data.get("model", {})
         if "distinct_vectors" not in inputs or "n" not in inputs:
             raise LatentgeoError(f"{path}: inputs.n / inputs.distinct_vectors missing (rerun the measures stage)")
         n, distinct = int(inputs["n"]), int(inputs["distinct_vectors"])

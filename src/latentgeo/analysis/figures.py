@@ -1,20 +1,17 @@
 """Figures of the regression analysis, drawn with seaborn/matplotlib into PNG files.
 
-Every figure is deterministic to the byte, so DVC sees an unchanged output when nothing changed:
-figures are built on the Agg canvas (no pyplot state), inside a fixed style (fonts shipped with
-matplotlib, fixed sizes and dpi), seaborn's bootstrap bands get an explicit ``seed``, and the PNG
-carries no software/version metadata. Each figure names the task suite and the profile that made
-it. Functions take the results table (:mod:`latentgeo.analysis.table`) and/or a regression result
+Every figure is deterministic to the byte (:mod:`latentgeo.plotting`: the fixed style, the Agg
+canvas, PNGs without metadata), and seaborn's bootstrap bands get an explicit ``seed``. Each
+figure names the task suite and the profile that made it. Functions take the results table (:mod:`latentgeo.analysis.table`) and/or a regression result
 (:func:`latentgeo.analysis.regression.regress`) and an output path, and return the path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,64 +20,13 @@ import pandas as pd
 from latentgeo.analysis.regression import partial_table, pearson_table
 from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, measure_columns, score_columns
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import atomic_output
+from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
 
 # Imported inside the functions that use them (heavy, or rarely needed): matplotlib, seaborn.
 
-DPI = 150
 N_BOOT = 1000
 CI = ("ci", 95)
 NONSTANDARD = "non-standard"
-# Fonts and sizes pinned so the bytes do not depend on the user's matplotlibrc.
-_RC = {
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 7,
-    "figure.titlesize": 10,
-    "figure.dpi": DPI,
-    "savefig.dpi": DPI,
-    "savefig.bbox": "standard",
-    "svg.hashsalt": "latentgeo",
-}
-
-
-@contextlib.contextmanager
-def figure_style() -> Iterator[None]:
-    """A fixed seaborn/matplotlib style for the duration of one figure."""
-    import matplotlib
-    import seaborn as sns
-
-    rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper"), **_RC}
-    with matplotlib.rc_context(rc):
-        yield
-
-
-def new_figure(width: float, height: float):
-    """A new figure on the Agg canvas, sized in inches, with a constrained layout."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Write the figure as PNG without version metadata, atomically."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-    return path
-
-
-def provenance(suite: str, profile: str, note: str | None = None) -> str:
-    """The label every figure carries: which suite and profile produced it."""
-    text = f"suite: {suite} · profile: {profile}"
-    return f"{text} · {note}" if note else text
 
 
 def _title(fig, title: str, suite: str, profile: str, note: str | None) -> None:

@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.analysis.regression import regress
 from latentgeo.analysis.table import read_measure_results, select_models
 from latentgeo.errors import LatentgeoError
-from latentgeo.io import read_json
+from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
 
 WHOLE = "whole"  # the n_sequences label of the whole sample
 RELATION_COLUMNS = [
@@ -49,8 +48,7 @@ def read_sweep_rows(measures_dir: str | os.PathLike, model_ids: Sequence[str]) -
     entries = select_models(read_measure_results(measures_dir), model_ids, "measures")
     frames, settings = [], None
     for model_id in model_ids:
-        path = entries[model_id]["source"]
-        rows = read_json(path).get("sweep")
+        path, rows = entries[model_id]["source"], entries[model_id]["data"].get("sweep")
         if not rows:
             raise LatentgeoError(f"{path} has no sweep: rerun the measures stage with measures.sweep set")
         frame = pd.DataFrame(rows).assign(model=model_id)

@@ -169,8 +169,9 @@ def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
     """Measures per model from every ``*.json`` under ``measures_dir`` (any depth).
 
     Returns ``{model_id: {"record": model record, "measures": {column: float}, "seed_sd": {column:
-    float}, "source": path}}``; ``seed_sd`` is the cell measures' spread over quantizer seeds (empty
-    for a sample measured with one seed).
+    float}, "source": path, "data": the file's whole JSON}}``; ``seed_sd`` is the cell measures'
+    spread over quantizer seeds (empty for a sample measured with one seed). ``data`` serves the
+    sections no column holds (``inputs``, ``sweep``): every measures file is parsed here, once.
     """
     root = Path(measures_dir)
     if not root.is_dir():
@@ -187,7 +188,7 @@ def read_measure_results(measures_dir: str | os.PathLike) -> dict[str, dict]:
         measures = flatten_measures(data)
         if not measures:
             raise LatentgeoError(f"{path}: no numeric measures found (sections such as 'pq', 'lsq')")
-        out[model_id] = {"record": record, "measures": measures, "source": path,
+        out[model_id] = {"record": record, "measures": measures, "source": path, "data": data,
                          "seed_sd": flatten_measures(data.get("quantizer_seed_sd") or {})}
     if not out:
         raise LatentgeoError(f"no measure files (*.json) under {root}")

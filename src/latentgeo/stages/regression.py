@@ -29,7 +29,6 @@ from latentgeo.analysis.figures import (
     plot_pearson_r,
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
-    provenance,
 )
 from latentgeo.analysis.regression import (
     correlation_summary,
@@ -50,6 +49,7 @@ from latentgeo.analysis.table import (
 )
 from latentgeo.config.schema import Params
 from latentgeo.io import write_csv, write_json
+from latentgeo.plotting import provenance
 
 FIGURE_NAMES = {
     "score_vs_alpha": "score_vs_alpha.png",

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from latentgeo.analysis.figures import figure_style, new_figure, provenance, save_figure
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import read_jsonl, read_sequences, save_npy, timed, write_csv, write_json
+from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
 from latentgeo.translation.sentence import sentence_embeddings
 from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
 from latentgeo.translation.stitch import fit_target_classifier, stitch
