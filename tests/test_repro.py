@@ -283,6 +283,46 @@ def test_gpu_stages_ask_for_one_gpu_and_threads_reach_the_command(tmp_path, monk
     assert requests["a"] == (None, False, "3")
 
 
+@pytest.mark.parametrize("slots, most", [(2, 2), (0, 1)])
+def test_stages_are_handed_out_only_while_a_worker_slot_is_free(tmp_path, monkeypatch, slots, most):
+    """Stale stages wait in the scheduler until the cluster has a free slot (``capacity()``), so
+    none waits behind a long stage in a busy worker's queue while another worker is idle; with no
+    slot known yet (batch workers still joining), one stage still runs. A synchronous stand-in for
+    Dask whose futures finish one per wait, oldest first: a, x@1 and x@2 are ready together, so
+    without the limit all three would be in flight at once."""
+    repo_dir = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo_dir)
+    in_flight, peak = [], []
+
+    class Done:
+        def __init__(self, spec):
+            self.value = run_stage_command(spec)
+
+        def result(self):
+            return self.value
+
+    def submit(spec, resources):
+        in_flight.append(Done(spec))
+        peak.append(len(in_flight))
+        return in_flight[-1]
+
+    def wait_any(futures, timeout=1.0):
+        assert in_flight[0] in futures
+        return {in_flight.pop(0)}
+
+    from dvc.repo import lock_repo
+
+    repo = repro_pipeline.open_repo(repo_dir)
+    try:
+        with lock_repo(repo):
+            plan = repro_pipeline.make_plan(repo, ["c"])
+            outcome = Scheduler(repo, plan, submit=submit, wait_any=wait_any, capacity=lambda: slots).run()
+    finally:
+        repo.close()
+    assert outcome.ok and sorted(outcome.names(RAN)) == ["a", "b", "c", "x@1", "x@2"]
+    assert max(peak) == most
+
+
 # -- the worker ---------------------------------------------------------------------------------------
 
 def test_worker_runs_commands_with_thread_caps_and_removes_outputs_on_failure(tmp_path):

@@ -63,6 +63,10 @@ class _LazyClient:
         return self._open().submit(run_stage_command, spec, pure=False, resources=resources,
                                    key=f"stage-{spec.name}-{uuid.uuid4().hex[:8]}")
 
+    def capacity(self) -> int:
+        """Stages that may run at once: the worker threads the scheduler knows now."""
+        return sum(self._open().nthreads().values())
+
     def wait_any(self, futures, timeout: float = 1.0):
         from distributed import wait
 
@@ -112,8 +116,8 @@ def _reproduce_here(targets: list[str], choice: ClusterChoice, connect_timeout: 
                 progress = Progress(len(plan.stages), stream=progress_stream)
                 progress.line(f"{len(plan.stages)} stage(s) to check; {choice.describe()}")
                 scheduler = Scheduler(repo, plan, submit=runner.submit, wait_any=runner.wait_any,
-                                      threads=choice.threads, gpu_groups=choice.gpu_groups,
-                                      progress=progress, stop_file=stop_file)
+                                      capacity=runner.capacity, threads=choice.threads,
+                                      gpu_groups=choice.gpu_groups, progress=progress, stop_file=stop_file)
                 return scheduler.run()
             finally:
                 runner.close()

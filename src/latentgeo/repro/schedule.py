@@ -68,19 +68,27 @@ class Scheduler:
     ``submit(spec, resources)`` starts a stage's command somewhere and returns a future whose result
     is a :class:`StageResult`; ``wait_any(futures)`` returns those of ``futures`` that finished;
     ``stop()`` asks every running command to end (Ctrl-C); by default it creates ``stop_file``,
-    which every worker polls (shared file system)."""
+    which every worker polls (shared file system).
+
+    ``capacity()`` says how many stages may run at once (the cluster's worker threads; asked anew
+    each time, as batch workers join late). Stale stages wait here, first decided first, until a
+    slot is free, rather than in Dask: Dask places a task on a worker when it is submitted, and
+    with stage durations unknown to it, it once queued the 20-second regression stage behind the
+    15-minute stitching stage while the other worker sat idle. None: no limit (every stale stage
+    is submitted as soon as its upstream is settled)."""
 
     def __init__(self, repo, plan: pipeline.Plan, *, submit: Callable, wait_any: Callable,
                  stop: Callable[[], None] | None = None, threads: int = 1,
                  gpu_groups: frozenset[str] = frozenset(), progress: Progress | None = None,
-                 stop_file: str | None = None):
+                 stop_file: str | None = None, capacity: Callable[[], int] | None = None):
         self.repo, self.plan = repo, plan
-        self.submit, self.wait_any = submit, wait_any
+        self.submit, self.wait_any, self.capacity = submit, wait_any, capacity
         self.stop = stop or self._create_stop_file
         self.threads, self.gpu_groups, self.stop_file = threads, gpu_groups, stop_file
         self.progress = progress or Progress(len(plan.stages))
         self.state: dict = {}  # Stage -> settled state
         self.running: dict = {}  # future -> Stage
+        self.queue: list = []  # (Stage, StageCommand, resources) decided to run, waiting for a slot
         self.to_dump: set = set()  # settled stages whose lock entry is due
         self.next_dump = 0  # plan index up to which lock entries are written
         self.outcome = Outcome()
@@ -120,7 +128,7 @@ class Scheduler:
 
     # -- deciding ----------------------------------------------------------------------------
     def _decide(self, stage) -> None:
-        """Settle ``stage`` locally if possible, else send it to a worker. Its upstream is settled."""
+        """Settle ``stage`` locally if possible, else queue it for a worker. Its upstream is settled."""
         upstream = self.plan.upstream[stage]
         failed_up = [u.addressing for u in upstream if self.state[u] in (FAILED, SKIPPED)]
         if failed_up:
@@ -143,24 +151,33 @@ class Scheduler:
         gpu = pipeline.stage_group(stage) in self.gpu_groups
         spec = pipeline.stage_command(self.repo, stage, threads=self.threads, gpu=gpu,
                                       stop_file=self.stop_file)
-        future = self.submit(spec, {"GPU": 1} if gpu else None)
-        self.running[future] = stage
-        self.state.pop(stage, None)
-        self.progress.start(stage.addressing)
+        self.queue.append((stage, spec, {"GPU": 1} if gpu else None))
 
     def _decide_ready(self) -> None:
         """Decide every waiting stage whose upstream is settled, until none is left."""
         changed = True
         while changed:
             changed = False
-            busy = set(self.running.values())
+            busy = self._undecidable()
             for stage in self.plan.stages:
                 if stage in self.state or stage in busy:
                     continue
                 if all(u in self.state for u in self.plan.upstream[stage]):
                     self._decide(stage)
                     changed = True
-                    busy = set(self.running.values())
+                    busy = self._undecidable()
+
+    def _undecidable(self) -> set:
+        """Stages decided but not settled: running, or queued for a slot."""
+        return {*self.running.values(), *(queued for queued, _, _ in self.queue)}
+
+    def _dispatch(self) -> None:
+        """Submit queued stages, first decided first, while the cluster has a free slot (at least
+        one stage always runs, so a run whose batch workers have not joined yet still starts)."""
+        while self.queue and (self.capacity is None or len(self.running) < max(1, self.capacity())):
+            stage, spec, resources = self.queue.pop(0)
+            self.running[self.submit(spec, resources)] = stage
+            self.progress.start(stage.addressing)
 
     # -- results -----------------------------------------------------------------------------
     def _finish(self, future) -> None:
@@ -204,11 +221,13 @@ class Scheduler:
         start = time.monotonic()
         try:
             self._decide_ready()
+            self._dispatch()
             self._dump_in_plan_order()
             while self.running:
                 for future in self.wait_any(list(self.running)):
                     self._finish(future)
                 self._decide_ready()
+                self._dispatch()
                 self._dump_in_plan_order()
         except BaseException:  # Ctrl-C, or the cluster lost: nothing half-written may remain
             self._interrupt()
