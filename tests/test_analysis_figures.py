@@ -85,11 +85,6 @@ def test_bootstrap_seed_reaches_the_bands(tmp_path):
     assert a == again and a != b
 
 
-def test_provenance_label():
-    assert provenance("offline", "default") == "suite: offline · profile: default"
-    assert provenance("glue", "paper", "patchiness: paper form").endswith("· patchiness: paper form")
-
-
 def test_bad_inputs_are_refused(table, regression, tmp_path):
     with pytest.raises(LatentgeoError, match="measure columns \\['nope'\\]"):
         plot_measures_vs_alpha(table, tmp_path / "x.png", measures=["nope"], **LABEL)
