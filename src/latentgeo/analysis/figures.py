@@ -2,7 +2,8 @@
 
 Every figure is deterministic to the byte (:mod:`latentgeo.plotting`: the fixed style, the Agg
 canvas, PNGs without metadata), and seaborn's bootstrap bands get an explicit ``seed``. Each
-figure names the task suite and the profile that made it. Functions take the results table (:mod:`latentgeo.analysis.table`) and/or a regression result
+figure names the task suite and the profile that made it. Functions take the results table
+(:mod:`latentgeo.analysis.table`) and/or a regression result
 (:func:`latentgeo.analysis.regression.regress`) and an output path, and return the path.
 """
 
