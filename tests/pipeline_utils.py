@@ -15,6 +15,12 @@ VENV = Path(sys.prefix)
 # ATen's scalar kernels change the last bits of every token vector. Every smoke run of the suite
 # uses it, so the parallel and the sequential run stay comparable byte for byte.
 SMOKE_FLOAT_PATH = {"ATEN_CPU_CAPABILITY": "default"}
+# One model's branch of the smoke pipeline, which the suite also runs with the plain sequential
+# `dvc repro` (tests/test_repro.py compares the two runs): the base model's, whose measures need no
+# other model's token vectors (a perturbed model measures its stitchability onto the base's), so
+# the branch is four stages: perturb, embed, measures and one fine-tuning cell.
+BRANCH_MODEL, BRANCH_TASK = "minilm-l6-a0-s1", "bbc-topic"
+BRANCH_TARGETS = (f"measures@{BRANCH_MODEL}", f"finetune@{BRANCH_MODEL}-{BRANCH_TASK}")
 
 
 def tracked_files(root: Path = ROOT) -> list[str]:
@@ -62,3 +68,27 @@ def run(cwd: Path, *cmd: str, timeout: float = 600, check: bool = True,
 
 def dvc(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     return run(cwd, str(VENV / "bin" / "python"), "-m", "dvc", *args, **kw)
+
+
+def prepare_sequential_branch(smoke_repo: Path, dest: Path) -> Path:
+    """A fresh copy of the working tree, ready for the sequential `dvc repro` of the branch: the
+    smoke profile, ``smoke_repo``'s data/ (built there by `latentgeo data get`; test_data checks
+    the build is byte-identical: copied, not built again), and no dvc.lock (the committed one is
+    the default study's; without it, the new one lists exactly the stages the run made)."""
+    repo = copy_worktree(dest)
+    (repo / "dvc.lock").unlink(missing_ok=True)
+    run(repo, str(VENV / "bin" / "latentgeo"), "params", "use", "smoke")
+    shutil.copytree(smoke_repo / "data", repo / "data")
+    return repo
+
+
+def sequential_branch_environment() -> dict[str, str]:
+    """What the branch's `dvc repro` runs under beside :func:`env`: the smoke run's floating-point
+    path and the thread count each of its stages had on `latentgeo repro`'s workers (fine-tuning
+    losses differ in the 7th digit between 1 and 2 torch threads, so the modes are compared at
+    equal threads)."""
+    from latentgeo.config.schema import ClusterParams
+    from latentgeo.repro.cluster import resolve_cluster
+    from latentgeo.repro.worker import thread_environment
+
+    return {**SMOKE_FLOAT_PATH, **thread_environment(resolve_cluster(ClusterParams()).threads)}

@@ -1,9 +1,10 @@
 """`latentgeo repro`: DVC's stage graph on a Dask cluster, recorded by DVC as `dvc repro` records it.
 
 Most tests use a tiny synthetic DVC repository (a few `echo > file` stages, no git) and an
-in-process Dask cluster shared by the module, so each runs in a second or two. The last test runs
-the real smoke pipeline on a LocalCluster of two worker processes and compares its results with
-the sequential `dvc repro` of tests/test_pipeline.py (the shared `smoke_repo` fixture).
+in-process Dask cluster shared by the module, so each runs in a second or two. The last test
+compares the real smoke pipeline, run on a LocalCluster of two worker processes, with the plain
+sequential `dvc repro` of one model's branch of it (the shared `smoke_repo` and
+`smoke_branch_repo` fixtures, which run in the suite's background: tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -450,45 +451,22 @@ def test_cli_refuses_bad_input_with_exit_status_2(tmp_path, monkeypatch, capsys)
 
 # -- the smoke pipeline on two worker processes --------------------------------------------------------
 
-# One model's branch of the smoke pipeline: its perturb, embed (and its reference's), measures and one
-# fine-tuning cell. Rerunning only these sequentially costs ~1/5 of the whole smoke pipeline.
-# The base model's branch: its measures need no other model's token vectors (a perturbed model's
-# measure its stitchability onto the base's), so the branch is four stages, not six.
-BRANCH_MODEL, BRANCH_TASK = "minilm-l6-a0-s1", "bbc-topic"
-BRANCH_TARGETS = [f"measures@{BRANCH_MODEL}", f"finetune@{BRANCH_MODEL}-{BRANCH_TASK}"]
-
-
 @pytest.mark.pipeline
 @pytest.mark.slow
-def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smoke_repo, tmp_path, monkeypatch):
+def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smoke_repo, smoke_branch_repo):
     """`smoke_repo` is `make repro PROFILE=smoke`: `latentgeo repro` on a LocalCluster of two
-    worker processes (this machine's default: 1 thread per stage). A fresh copy runs the plain
-    sequential `dvc repro` (as WORKERS=0 does) of one model's branch, every stage its measures and
-    one fine-tuning cell need, with the same thread count: fine-tuning losses differ in the 7th
-    digit between 1 and 2 torch threads (measured), so the modes are compared at equal threads, and
-    on the same floating-point path (pipeline_utils.SMOKE_FLOAT_PATH). The measures must agree to
-    the byte, the fine-tuning record but for its wall time, and the stages' lock entries too. (The
-    whole graph's order and lock file: test_dependency_order_and_dvc_lock_identical_to_dvc_repro.)"""
-    from pipeline_utils import SMOKE_FLOAT_PATH, VENV, copy_worktree, run
-
-    from latentgeo.repro.cluster import resolve_cluster
-
-    threads = resolve_cluster(ClusterParams()).threads  # what each stage of smoke_repo had
-    for var, value in thread_environment(threads).items():
-        monkeypatch.setenv(var, value)  # pipeline_utils.run hands os.environ to the commands
+    worker processes (this machine's default: 1 thread per stage). `smoke_branch_repo` is a fresh
+    copy after the plain sequential `dvc repro` (as WORKERS=0 does) of one model's branch
+    (pipeline_utils.BRANCH_TARGETS: every stage its measures and one fine-tuning cell need), with
+    the same thread count and on the same floating-point path (both run in the suite's background:
+    tests/conftest.py). The measures must agree to the byte, the fine-tuning record but for its
+    wall time, and the stages' lock entries too. (The whole graph's order and lock file:
+    test_dependency_order_and_dvc_lock_identical_to_dvc_repro.)"""
+    from pipeline_utils import BRANCH_MODEL, BRANCH_TARGETS, BRANCH_TASK
 
     logs = list((smoke_repo / ".dvc" / "tmp" / "repro").glob("finetune@*.log"))
     assert logs, "make repro did not run the stages through latentgeo repro's workers"
-    sequential = copy_worktree(tmp_path / "repo")
-    bin_dir = Path(VENV) / "bin"
-    # Without the copied lock file (the committed default study's), the new one lists exactly the
-    # stages this run made.
-    (sequential / "dvc.lock").unlink(missing_ok=True)
-    run(sequential, str(bin_dir / "latentgeo"), "params", "use", "smoke")
-    # The same data/ as smoke_repo's (`latentgeo data get` built it there; test_data checks the
-    # build is byte-identical): copied, not built again.
-    shutil.copytree(smoke_repo / "data", sequential / "data")
-    run(sequential, str(bin_dir / "dvc"), "repro", *BRANCH_TARGETS, timeout=600, extra_env=SMOKE_FLOAT_PATH)
+    sequential = smoke_branch_repo
 
     measures = f"results/measures/{BRANCH_MODEL}.json"
     assert (smoke_repo / measures).read_bytes() == (sequential / measures).read_bytes()
