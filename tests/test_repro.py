@@ -252,33 +252,40 @@ def test_sigterm_stops_local_worker_processes_cleanly(tmp_path):
     assert leftovers.stdout == "", "the stage's processes outlived the run"
 
 
+class Done:
+    """A synchronous stand-in for a Dask future: the stage's command runs when it is submitted."""
+
+    def __init__(self, spec):
+        self.value = run_stage_command(spec)
+
+    def result(self):
+        return self.value
+
+
+def run_scheduler(repo_dir: Path, targets: list[str], **scheduler_options):
+    """Plan ``targets`` of ``repo_dir`` and run them with :class:`Scheduler` (no cluster)."""
+    from dvc.repo import lock_repo
+
+    repo = repro_pipeline.open_repo(repo_dir)
+    try:
+        with lock_repo(repo):  # DVC writes its cache only under the repository lock
+            return Scheduler(repo, repro_pipeline.make_plan(repo, targets), **scheduler_options).run()
+    finally:
+        repo.close()
+
+
 def test_gpu_stages_ask_for_one_gpu_and_threads_reach_the_command(tmp_path, monkeypatch):
     """The scheduler's requests, with a synchronous stand-in for Dask (no cluster)."""
     repo_dir = make_repo(tmp_path / "repo")
     monkeypatch.chdir(repo_dir)  # DVC resolves targets against the working directory
     requests = {}
 
-    class Done:
-        def __init__(self, spec):
-            self.value = run_stage_command(spec)
-
-        def result(self):
-            return self.value
-
     def submit(spec, resources):
         requests[spec.name] = (resources, spec.gpu, spec.env["OMP_NUM_THREADS"])
         return Done(spec)
 
-    from dvc.repo import lock_repo
-
-    repo = repro_pipeline.open_repo(repo_dir)
-    try:
-        with lock_repo(repo):  # DVC writes its cache only under the repository lock
-            plan = repro_pipeline.make_plan(repo, ["c"])
-            outcome = Scheduler(repo, plan, submit=submit, wait_any=lambda fs, timeout=1.0: set(fs),
-                                threads=3, gpu_groups=frozenset({"x"})).run()
-    finally:
-        repo.close()
+    outcome = run_scheduler(repo_dir, ["c"], submit=submit, wait_any=lambda fs, timeout=1.0: set(fs),
+                            threads=3, gpu_groups=frozenset({"x"}))
     assert outcome.ok
     assert requests["x@1"] == ({"GPU": 1}, True, "3") and requests["x@2"] == ({"GPU": 1}, True, "3")
     assert requests["a"] == (None, False, "3")
@@ -295,13 +302,6 @@ def test_stages_are_handed_out_only_while_a_worker_slot_is_free(tmp_path, monkey
     monkeypatch.chdir(repo_dir)
     in_flight, peak = [], []
 
-    class Done:
-        def __init__(self, spec):
-            self.value = run_stage_command(spec)
-
-        def result(self):
-            return self.value
-
     def submit(spec, resources):
         in_flight.append(Done(spec))
         peak.append(len(in_flight))
@@ -311,15 +311,7 @@ def test_stages_are_handed_out_only_while_a_worker_slot_is_free(tmp_path, monkey
         assert in_flight[0] in futures
         return {in_flight.pop(0)}
 
-    from dvc.repo import lock_repo
-
-    repo = repro_pipeline.open_repo(repo_dir)
-    try:
-        with lock_repo(repo):
-            plan = repro_pipeline.make_plan(repo, ["c"])
-            outcome = Scheduler(repo, plan, submit=submit, wait_any=wait_any, capacity=lambda: slots).run()
-    finally:
-        repo.close()
+    outcome = run_scheduler(repo_dir, ["c"], submit=submit, wait_any=wait_any, capacity=lambda: slots)
     assert outcome.ok and sorted(outcome.names(RAN)) == ["a", "b", "c", "x@1", "x@2"]
     assert max(peak) == most
 
