@@ -52,11 +52,11 @@ class BackgroundRuns:
 
         self.paths = {"smoke": copy_worktree(base / "repo"), "branch": base / "branch"}
         self.log = base / "runs.log"
-        self._steps = ["smoke", "branch"] if branch else ["smoke"]
-        self._done = {step: threading.Event() for step in self._steps}
+        self._done = {step: threading.Event() for step in (["smoke", "branch"] if branch else ["smoke"])}
         self._errors: dict[str, str] = {}
         self._proc: subprocess.Popen | None = None
         self._stopping = False
+        self._starting = threading.Lock()  # stop() never misses a command being started
         self._thread = threading.Thread(target=self._run, name="background-runs", daemon=True)
         self._thread.start()
 
@@ -74,21 +74,22 @@ class BackgroundRuns:
                 self._command("branch", [str(VENV / "bin" / "dvc"), "repro", *BRANCH_TARGETS],
                               {**env(), **sequential_branch_environment()})
         except Exception as err:  # noqa: BLE001 - reported by wait() to the tests that need it
-            for step in self._steps:
-                if not self._done[step].is_set():
+            for step, done in self._done.items():
+                if not done.is_set():
                     self._errors.setdefault(step, f"{type(err).__name__}: {err}")
         finally:
             for event in self._done.values():
                 event.set()
 
     def _command(self, step: str, cmd: list[str], environ: dict[str, str]) -> None:
-        if self._stopping:
-            raise RuntimeError("stopped")
         with open(self.log, "ab") as out:
             out.write(f"\n=== {step}: {' '.join(cmd)}\n".encode())
             out.flush()
-            self._proc = subprocess.Popen(cmd, cwd=self.paths[step], env=environ, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            with self._starting:
+                if self._stopping:
+                    raise RuntimeError("stopped")
+                self._proc = subprocess.Popen(cmd, cwd=self.paths[step], env=environ, stdout=out,
+                                              stderr=subprocess.STDOUT, start_new_session=True)
             code = self._proc.wait()
         if code != 0:
             self._errors[step] = f"{' '.join(cmd)} exited {code}"
@@ -105,8 +106,9 @@ class BackgroundRuns:
 
     def stop(self) -> None:
         """End the run in progress and everything it started; start no other."""
-        self._stopping = True
-        proc = self._proc
+        with self._starting:
+            self._stopping = True
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
