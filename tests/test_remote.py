@@ -277,7 +277,8 @@ def http_server():
 
 def _round_trip(source: Path, store: Path, server: SSHServer, clone: Path) -> None:
     url = server.url(store)
-    use_remote(source, "rt-ssh", url, default=False, keyfile=server.client_key, via_cli=True)
+    # The documented `dvc remote add/modify --local` commands are run once, by the clone's user.
+    use_remote(source, "rt-ssh", url, default=False, keyfile=server.client_key)
     pushed = dvc(source, "push", "-r", "rt-ssh", timeout=600)
     assert "pushed" in pushed.stdout or "Everything is up to date" in pushed.stdout, pushed.stdout
     assert any(store.rglob("*")), "nothing reached the SSH remote"
