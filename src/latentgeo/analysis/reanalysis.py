@@ -32,7 +32,7 @@ Computed (:func:`reanalyse`), on the R script's 19 measures (:data:`R_MEASURES`)
   measure, 167 for the IQR and skew measures, which one roberta row lacks): ``glue_average ~
   measure`` and ``glue_average ~ measure + source`` fitted on these rows only, predicting the 13
   alternative models (held out), with the MSE over all 13 and without the R script's outlier
-  models (:data:`latentgeo.analysis.regression.R_SCRIPT_OUTLIERS`);
+  models (:data:`latentgeo.analysis.statistics.R_SCRIPT_OUTLIERS`);
 * **the published check**: the values the paper reports beside ours (:data:`PUBLISHED`).
 """
 
@@ -48,11 +48,11 @@ import pandas as pd
 from latentgeo.analysis.regression import (
     HOLDOUT_COLUMN,
     HOLDOUT_VALUE,
-    R_SCRIPT_OUTLIERS,
     heldout_error_table,
     partial_table,
     regress,
 )
+from latentgeo.analysis.statistics import R_SCRIPT_OUTLIERS
 from latentgeo.errors import LatentgeoError
 
 ROLES = ("bert-small", "bert-base", "roberta", "alternative")

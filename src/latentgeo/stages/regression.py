@@ -30,11 +30,10 @@ from latentgeo.analysis.figures import (
     plot_score_vs_alpha,
     plot_score_vs_top_measures,
 )
+from latentgeo.analysis.lofo import leave_one_family_out, lofo_table
 from latentgeo.analysis.regression import (
     correlation_summary,
     heldout_error_table,
-    leave_one_family_out,
-    lofo_table,
     partial_table,
     pearson_table,
     regress,

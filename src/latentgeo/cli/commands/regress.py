@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from latentgeo.analysis.regression import (
-    HOLDOUT_VALUE,
-    R_SCRIPT_OUTLIERS,
-    read_table,
-    regress,
-    write_regression,
-)
+from latentgeo.analysis.regression import HOLDOUT_VALUE, read_table, regress, write_regression
+from latentgeo.analysis.statistics import R_SCRIPT_OUTLIERS
 from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.io import check_output_path
 
