@@ -79,7 +79,7 @@ def affine_vs_sgd(args: argparse.Namespace) -> None:
 def stage_grid_cost(args: argparse.Namespace) -> None:
     from threadpoolctl import threadpool_limits
 
-    from latentgeo.stages.stitching import anchor_sweep, stitching_grid
+    from latentgeo.translation.experiments import anchor_sweep, stitching_grid
 
     if args.embeddings:
         paths = {n: os.path.join(args.embeddings, f"{n}.npy") for n in STAGE_DIMS}

@@ -12,17 +12,9 @@ from latentgeo.stages import stitching as stitching_stage
 from latentgeo.config.schema import TRANSLATION_METHODS, load_params, validate_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
+from latentgeo.stages.stitching import load_corpus_texts, load_task_texts, run_stitching_stage
 from latentgeo.translation.stitch import stitch
-from latentgeo.stages.stitching import (
-    anchor_sweep,
-    load_corpus_texts,
-    load_task_texts,
-    plot_heatmaps,
-    run_stitching_stage,
-    stitching_grid,
-    summarise,
-)
-from latentgeo.translation.translate import METHOD_FITS, METHOD_LABELS
+from latentgeo.translation.translate import METHOD_FITS
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}
@@ -187,38 +179,6 @@ def test_stage_refuses_too_few_texts(tasks_dir, corpus_file, params, tmp_path):
 
 
 
-def test_anchor_sweep_reuses_the_grid_fits_at_its_largest_count(monkeypatch):
-    """The sweep's largest count with the grid's anchors is the grid's own fit: taken from it, the
-    sweep is the same table as fitted from scratch with half the fits; a grid of other counts is
-    not used."""
-    rng = np.random.default_rng(3)
-    labels = np.arange(80) % 3
-    base = rng.normal(size=(80, 6)) + labels[:, None]
-    vectors = {"a": base @ rng.normal(size=(6, 5)), "b": np.tanh(base @ rng.normal(size=(6, 4))),
-               "c": base + 0.3 * rng.normal(size=(80, 6))}
-    methods, counts = ["ortho", "affine", "affine-ridge"], [20, 40]
-    grid = stitching_grid(vectors, labels, methods, ["standard", "l2"], 40, 0, progress=False)
-    other = stitching_grid(vectors, labels, methods, ["l2"], 30, 0, progress=False)
-
-    fits = []
-
-    def counted(*args, **kwargs):
-        fits.append(args[2])  # n_anchors
-        return stitch(*args, **kwargs)
-
-    monkeypatch.setattr(stitching_stage, "stitch", counted)
-    fitted = anchor_sweep(vectors, labels, methods, "l2", counts, 0, progress=False)
-    assert len(fitted) == len(fits) == 2 * 6 * 3 and list(fitted["n_anchors"].unique()) == [20, 40]
-    fits.clear()
-    reused = anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=grid, progress=False)
-    pd.testing.assert_frame_equal(reused, fitted)
-    assert fits == [20] * 18
-    fits.clear()
-    pd.testing.assert_frame_equal(
-        anchor_sweep(vectors, labels, methods, "l2", counts, 0, grid=other, progress=False), fitted)
-    assert len(fits) == 36
-
-
 # ----------------------------------------------------------------- the profile's stitching section
 
 
@@ -265,25 +225,3 @@ def test_single_label_anchors_are_refused_before_any_embedding(tasks_dir, corpus
         run_stitching_study(params, texts, one_label, tmp_path / "out", tmp_path / "fig",
                             load_corpus_texts(corpus_file, N_CORPUS), progress=False)
     assert not (tmp_path / "out").exists()
-
-
-def test_figures_and_summary_say_how_each_method_is_fitted(monkeypatch, tmp_path):
-    """affine (closed form) and affine-sgd (the library's Adam) must be told apart in the figures."""
-
-    rng = np.random.default_rng(4)
-    rows = [
-        {"source": s, "target": t, "method": m, "preprocess": "standard", "mse_rel_mean": rng.uniform(),
-         "stitched_accuracy": rng.uniform()}
-        for s, t in [("a", "b"), ("b", "a")] for m in ("affine", "affine-sgd", "affine-ridge")
-    ]
-    grid = pd.DataFrame(rows)
-    titles = []
-    monkeypatch.setattr(stitching_stage, "save_figure", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes))
-    plot_heatmaps(grid, "mse_rel_mean", "MSE ratio", tmp_path / "x.png", profile="test", note="n")
-    wanted = {f"{METHOD_LABELS[m]} · standard" for m in ("affine", "affine-sgd", "affine-ridge")}
-    assert {t for t in titles if t} >= wanted
-    assert "Adam" in METHOD_LABELS["affine-sgd"] and "LS" in METHOD_LABELS["affine"]
-    summary = summarise(grid)
-    assert dict(zip(summary["method"], summary["fitted_by"])) == {
-        m: METHOD_FITS[m] for m in ("affine", "affine-sgd", "affine-ridge")
-    }

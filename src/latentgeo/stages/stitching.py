@@ -11,6 +11,9 @@ complete it. The first ``stitching.corpus_sentences`` sentences of the latent-sa
 (``data/corpus/sequences.jsonl``: unlabelled, shorter and more varied than the news texts) are
 translated too, with the same anchor count, and judged by reconstruction and retrieval only.
 
+The experiments are :mod:`latentgeo.translation.experiments`, the figures
+:mod:`latentgeo.translation.figures`; this module reads the inputs, embeds, calls them, and writes.
+
 Methods are named by how they are fitted (:data:`latentgeo.translation.translate.METHOD_FITS`, the
 ``fitted_by`` column of every table, the panel titles and legends of every figure): ``affine`` is
 the closed-form least-squares map with a bias, ``affine-sgd`` the translation library's Adam
@@ -28,7 +31,6 @@ Outputs (``out_dir``): ``embeddings/<encoder>.npy`` and ``labels.npy`` (reusable
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,18 +40,22 @@ import pandas as pd
 
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import read_jsonl, read_sequences, save_npy, timed, write_csv, write_json
-from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
+from latentgeo.translation.experiments import (
+    anchor_sweep,
+    check_study_labels,
+    similarity_table,
+    stitching_grid,
+    summarise,
+)
+from latentgeo.translation.figures import plot_anchor_sweep, plot_cka_vs_r2, plot_heatmaps
 from latentgeo.translation.sentence import sentence_embeddings
-from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
-from latentgeo.translation.stitch import fit_target_classifier, stitch
-from latentgeo.translation.translate import METHOD_FITS, METHOD_LABELS
+from latentgeo.translation.translate import METHOD_FITS
 
-# Imported inside the functions that use them (heavy, or rarely needed): seaborn, threadpoolctl, tqdm.
+# Imported inside the functions that use them (rarely needed): threadpoolctl.
 
 TASK = "bbc-topic"
 TASK_LABEL = "BBC News topic"
 SUITE = "offline"
-KNN_K = 10
 # Texts embedded per forward batch; BBC texts are ~80 words, so batches stay well below the
 # token budget.
 BATCH_SIZE = 32
@@ -123,7 +129,7 @@ def embed_encoders(
     return vectors, seconds
 
 
-# --------------------------------------------------------------------------- the experiments
+# --------------------------------------------------------------------------- helpers
 
 
 @contextlib.contextmanager
@@ -135,141 +141,6 @@ def _one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def _classifiers(vectors: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray, seed: int) -> dict:
-    """One target classifier per encoder, trained on the given anchor rows (shared by all pairs)."""
-    return {name: fit_target_classifier(v[rows], labels[rows], seed) for name, v in vectors.items()}
-
-
-def stitching_grid(
-    vectors: dict[str, np.ndarray],
-    labels: np.ndarray | None,
-    methods: list[str],
-    preprocesses: list[str],
-    n_anchors: int,
-    seed: int,
-    *,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Every ordered pair × method × pre-processing: one row of :func:`latentgeo.translation.stitch.stitch` metrics.
-
-    Without ``labels`` the rows hold reconstruction and retrieval metrics only.
-    """
-    from tqdm.auto import tqdm
-
-    if labels is None:
-        clfs = dict.fromkeys(vectors)
-    else:
-        clfs = _classifiers(vectors, labels, np.arange(n_anchors), seed)
-    combos = [
-        (s, t, m, p)
-        for s, t in itertools.permutations(vectors, 2)
-        for m in methods
-        for p in preprocesses
-    ]
-    rows = []
-    for s, t, m, p in tqdm(combos, desc="stitch", unit="fit", disable=not progress):
-        metrics, _ = stitch(vectors[s], vectors[t], n_anchors, m, p, labels, seed, classifier=clfs[t])
-        rows.append({"source": s, "target": t, **metrics})
-    return pd.DataFrame(rows)
-
-
-def anchor_sweep(
-    vectors: dict[str, np.ndarray],
-    labels: np.ndarray,
-    methods: list[str],
-    preprocess: str,
-    counts: list[int],
-    seed: int,
-    *,
-    grid: pd.DataFrame | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Stitched accuracy and R² vs the number of anchors, on one fixed evaluation set (the rows
-    after the largest count), for every ordered pair and method.
-
-    ``grid``: rows of :func:`stitching_grid` on the same vectors, labels and seed. Where they hold
-    the largest count with ``preprocess``, those fits are the sweep's own (same anchors, same
-    evaluation rows, same classifiers), so they are taken from it instead of fitted again.
-    """
-    from tqdm.auto import tqdm
-
-    counts = sorted(set(counts))
-    top = counts[-1]
-    pairs = list(itertools.permutations(vectors, 2))
-    reused = _grid_rows(grid, pairs, methods, preprocess, top, len(labels) - top)
-    fitted_counts = counts[:-1] if reused is not None else counts
-    combos = [(n, s, t, m) for n in fitted_counts for s, t in pairs for m in methods]
-    clfs = {n: _classifiers(vectors, labels, np.arange(n), seed) for n in fitted_counts}
-    rows = []
-    for n, s, t, m in tqdm(combos, desc="anchor sweep", unit="fit", disable=not progress):
-        keep = np.r_[0:n, top: len(labels)]
-        metrics, _ = stitch(
-            vectors[s][keep], vectors[t][keep], n, m, preprocess, labels[keep], seed, classifier=clfs[n][t]
-        )
-        rows.append({"source": s, "target": t, **metrics})
-    sweep = pd.DataFrame(rows)
-    if reused is not None:
-        sweep = pd.concat([sweep, reused], ignore_index=True) if rows else reused
-    return sweep
-
-
-def _grid_rows(grid: pd.DataFrame | None, pairs: list[tuple[str, str]], methods: list[str],
-               preprocess: str, n_anchors: int, n_eval: int) -> pd.DataFrame | None:
-    """The grid's rows for ``n_anchors`` anchors, ``n_eval`` evaluation rows and ``preprocess``,
-    one per pair × method in sweep order, or None when the grid lacks any of them."""
-    if grid is None or not len(grid):
-        return None
-    if (grid["n_anchors"] != n_anchors).any() or (grid["n_eval"] != n_eval).any():
-        return None
-    picked = grid[grid["preprocess"] == preprocess].set_index(["source", "target", "method"])
-    wanted = [(s, t, m) for s, t in pairs for m in methods]
-    if not picked.index.is_unique or not set(wanted) <= set(picked.index):
-        return None
-    return picked.loc[wanted].reset_index()[list(grid.columns)]
-
-
-def similarity_table(vectors: dict[str, np.ndarray], *, k: int = KNN_K) -> pd.DataFrame:
-    """Linear CKA, RBF CKA and mutual k-NN for every unordered pair, on all texts."""
-    rows = []
-    for a, b in itertools.combinations(vectors, 2):
-        x, y = vectors[a], vectors[b]
-        rows.append({
-            "encoder_a": a,
-            "encoder_b": b,
-            "linear_cka": linear_cka(x, y),
-            "rbf_cka": rbf_cka(x, y),
-            f"mutual_knn_{k}": mutual_knn(x, y, k=k),
-        })
-    return pd.DataFrame(rows)
-
-
-def summarise(grid: pd.DataFrame) -> pd.DataFrame:
-    """Mean over ordered pairs of the headline metrics, per method × pre-processing (the
-    classification columns only where the grid had labels), with how each method is fitted
-    (``fitted_by``) and, where the grid has ridge fits, the median over pairs of the chosen λ
-    relative to s²_max (``ridge_lambda_relative_median``; empty for the other methods)."""
-    headline = ["stitched_accuracy", "target_accuracy", "r2", "mse_rel_mean", "cosine", "top1"]
-    cols = [c for c in headline if c in grid.columns]
-    groups = grid.groupby(["method", "preprocess"], sort=False)
-    summary = groups[cols].mean()
-    if "ridge_lambda_relative" in grid.columns:
-        summary["ridge_lambda_relative_median"] = groups["ridge_lambda_relative"].median()
-    summary = summary.reset_index()
-    summary.insert(1, "fitted_by", summary["method"].map(METHOD_FITS))
-    return summary
-
-
-def check_study_labels(labels: np.ndarray, anchor_counts: list[int]) -> None:
-    """Each anchor count's first rows must hold two classes or more (the target classifiers are
-    trained on them): checked before any embedding, so a bad task file fails at once."""
-    for n in sorted(set(anchor_counts)):
-        if len(np.unique(labels[:n])) < 2:
-            raise LatentgeoError(
-                f"the first {n} texts (the anchors of that count) hold a single label: "
-                "no target classifier can be trained on them"
-            )
 
 
 def _nested(df: pd.DataFrame, keys: list[str], drop: list[str] = ()) -> dict:
@@ -285,104 +156,6 @@ def _nested(df: pd.DataFrame, keys: list[str], drop: list[str] = ()) -> dict:
             if c not in keys and c not in drop and not (c.startswith(METHOD_SPECIFIC_PREFIX) and pd.isna(v))
         }
     return out
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _pair_matrix(grid: pd.DataFrame, encoders: list[str], value: str) -> pd.DataFrame:
-    m = grid.pivot(index="source", columns="target", values=value)
-    return m.reindex(index=encoders, columns=encoders)
-
-
-def _annotated_matrix(ax, matrix: pd.DataFrame, vmin: float | None, vmax: float | None, cmap: str):
-    """A heatmap drawn with imshow and one text per cell (seaborn's heatmap is ~10× slower here)."""
-    values = matrix.to_numpy(dtype=float)
-    image = ax.imshow(np.ma.masked_invalid(values), vmin=vmin, vmax=vmax, cmap=cmap)
-    for (i, j), v in np.ndenumerate(values):
-        if np.isfinite(v):
-            r, g, b, _ = image.cmap(image.norm(v))
-            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # perceived luminance of the cell
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
-    ax.set_xticks(range(values.shape[1]), matrix.columns, rotation=60, ha="right")
-    ax.set_yticks(range(values.shape[0]), matrix.index)
-    ax.grid(False)
-    return image
-
-
-def plot_heatmaps(
-    grid: pd.DataFrame, value: str, label: str, path: Path, *, profile: str, note: str,
-    vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
-) -> Path:
-    """One source × target heatmap of ``value`` per method (columns) and pre-processing (rows)."""
-    encoders = list(dict.fromkeys([*grid["source"], *grid["target"]]))
-    methods, preps = list(dict.fromkeys(grid["method"])), list(dict.fromkeys(grid["preprocess"]))
-    with figure_style():
-        fig = new_figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 0.9)
-        axes = fig.subplots(len(preps), len(methods), squeeze=False)
-        for (i, p), (j, m) in itertools.product(enumerate(preps), enumerate(methods)):
-            ax = axes[i, j]
-            sub = grid[(grid["method"] == m) & (grid["preprocess"] == p)]
-            image = _annotated_matrix(ax, _pair_matrix(sub, encoders, value), vmin, vmax, cmap)
-            ax.set_title(f"{METHOD_LABELS[m]} · {p}")
-            ax.set_xlabel("target" if i == len(preps) - 1 else "")
-            ax.set_ylabel("source" if j == 0 else "")
-            if j:
-                ax.set_yticklabels([])
-            if i < len(preps) - 1:
-                ax.set_xticklabels([])
-        fig.colorbar(image, ax=axes, label=label, shrink=0.8)
-        fig.suptitle(f"{label} per encoder pair (blank diagonal: same encoder)\n{provenance(SUITE, profile, note)}")
-        return save_figure(fig, path)
-
-
-def plot_anchor_sweep(sweep: pd.DataFrame, path: Path, *, profile: str, note: str, seed: int) -> Path:
-    """Stitched accuracy vs anchors (log axis), mean over ordered pairs with a seeded 95 % band."""
-    import seaborn as sns
-
-    sweep = sweep.assign(method=sweep["method"].map(METHOD_LABELS))  # legend says how each is fitted
-    with figure_style():
-        fig = new_figure(6.0, 3.8)
-        ax = fig.subplots()
-        sns.lineplot(
-            data=sweep, x="n_anchors", y="stitched_accuracy", hue="method", marker="o", ax=ax,
-            errorbar=("ci", 95), n_boot=1000, seed=seed,
-        )
-        target = sweep.groupby("n_anchors")["target_accuracy"].mean()
-        ax.plot(target.index, target.values, "k--", lw=1, label="target's own (mean)")
-        ax.axhline(sweep["chance_accuracy"].mean(), color="grey", ls=":", lw=1, label="chance (majority)")
-        ax.set_xscale("log")
-        counts = sorted(sweep["n_anchors"].unique())
-        ax.set_xticks(counts, [str(c) for c in counts])
-        ax.minorticks_off()
-        ax.set_xlabel("anchors (parallel texts, log scale)")
-        ax.set_ylabel("stitched accuracy on the fixed evaluation set")
-        ax.set_ylim(0, 1)
-        ax.legend(loc="lower right")
-        fig.suptitle(f"Zero-shot stitched accuracy vs. number of anchors\n{provenance(SUITE, profile)}\n{note}")
-        return save_figure(fig, path)
-
-
-def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, profile: str, note: str) -> Path:
-    """Each ordered pair's linear CKA against its stitch R², per method (colour) and pre-processing."""
-    import seaborn as sns
-
-    cka = {frozenset((r.encoder_a, r.encoder_b)): r.linear_cka for r in similarity.itertuples()}
-    data = grid.assign(
-        linear_cka=[cka[frozenset((s, t))] for s, t in zip(grid["source"], grid["target"])],
-        method=grid["method"].map(METHOD_LABELS),  # the legend says how each method is fitted
-    )
-    low = max(-1.0, float(data["r2"].min()) - 0.05)
-    with figure_style():
-        fig = new_figure(6.0, 4.0)
-        ax = fig.subplots()
-        sns.scatterplot(data=data, x="linear_cka", y="r2", hue="method", style="preprocess", ax=ax, s=30)
-        ax.set_ylim(low, 1.0)
-        ax.set_xlabel("linear CKA of the pair (all texts)")
-        ax.set_ylabel("stitch R² on evaluation texts" + (" (clipped at −1)" if low == -1.0 else ""))
-        ax.legend(loc="best", fontsize=6, ncols=2)
-        fig.suptitle(f"Similarity index vs. translation quality\n{provenance(SUITE, profile)}\n{note}")
-        return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -461,22 +234,23 @@ def run_stitching_study(
     figures = {
         "accuracy": plot_heatmaps(
             grid, "stitched_accuracy", "stitched accuracy", figures_dir / "stitching_accuracy.png",
-            profile=params.profile, note=note, vmin=0.0, vmax=1.0,
+            suite=SUITE, profile=params.profile, note=note, vmin=0.0, vmax=1.0,
         ),
         "relative_mse": plot_heatmaps(
             grid, "mse_rel_mean", "MSE / mean-estimator MSE", figures_dir / "stitching_relative_mse.png",
-            profile=params.profile, note=note, vmin=0.0, vmax=max(1.0, float(grid["mse_rel_mean"].quantile(0.95))),
+            suite=SUITE, profile=params.profile, note=note, vmin=0.0, vmax=max(1.0, float(grid["mse_rel_mean"].quantile(0.95))),
             cmap="magma_r",
         ),
-        "cka_vs_r2": plot_cka_vs_r2(grid, similarity, figures_dir / "stitching_cka_vs_r2.png", profile=params.profile, note=note),
+        "cka_vs_r2": plot_cka_vs_r2(grid, similarity, figures_dir / "stitching_cka_vs_r2.png",
+                                    suite=SUITE, profile=params.profile, note=note),
         "anchor_sweep": plot_anchor_sweep(
-            sweep, figures_dir / "stitching_anchor_sweep.png", profile=params.profile,
+            sweep, figures_dir / "stitching_anchor_sweep.png", suite=SUITE, profile=params.profile,
             note=f"{TASK_LABEL}, pre-processing {sweep_prep}, {len(texts) - max(cfg.anchor_sweep)} evaluation texts",
             seed=cfg.seed,
         ),
         "corpus_relative_mse": plot_heatmaps(
             corpus_grid, "mse_rel_mean", "MSE / mean-estimator MSE",
-            figures_dir / "stitching_corpus_relative_mse.png", profile=params.profile,
+            figures_dir / "stitching_corpus_relative_mse.png", suite=SUITE, profile=params.profile,
             note=f"corpus sentences (unlabelled), {n_corpus} sentences, {cfg.anchors} anchors",
             vmin=0.0, vmax=max(1.0, float(corpus_grid["mse_rel_mean"].quantile(0.95))), cmap="magma_r",
         ),
