@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-from latentgeo.translation.translate import METHOD_FITS, Translator
+from latentgeo.translation.methods import METHOD_FITS
+from latentgeo.translation.translate import Translator
 
 # Output widths of the default profile's encoders (results/stitching/metrics.json "dims").
 STAGE_DIMS = {"minilm-l6": 384, "paraphrase-minilm-l3": 384, "mpnet-base": 768, "wordllama": 256, "spacy-md": 300}

@@ -223,7 +223,7 @@ def load_profile(path: str):
 def resolve_model(token: str | float, params) -> "Member":
     """A model of the profile named on the command line: a ``model_id`` of its ``members``
     (e.g. ``minilm-l6-untrained-s1``), or a bare α for the first family's seed-1 perturbed model."""
-    from latentgeo.geometry.perturb import PERTURBED, Member, family_model_id
+    from latentgeo.geometry.family import PERTURBED, Member, family_model_id
     from latentgeo.models.record import model_short_name
 
     members = params.perturb.members()

@@ -173,7 +173,7 @@ def test_tasks_select_exactly_the_profile_score_columns(tmp_path):
 
 
 def test_profile_model_ids_match_the_perturb_stage_ids():
-    from latentgeo.geometry.perturb import profile_members
+    from latentgeo.geometry.family import profile_members
 
     def profile_model_ids(*args, **kwargs):
         return list(profile_members(*args, **kwargs))

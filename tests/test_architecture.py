@@ -160,3 +160,37 @@ def test_no_latentgeo_import_inside_a_function():
         "import these at module level (functions defer only heavy third-party libraries):\n"
         + "\n".join(deferred)
     )
+
+
+def _reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module importing ``start`` runs: its imports, theirs, and each one's parent packages."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in graph:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))] + sorted(graph[module])
+    return seen
+
+
+# The code that computes, in each domain: none of it may be reached from the profile schema.
+COMPUTING = (
+    "latentgeo.geometry.perturb", "latentgeo.geometry.embed", "latentgeo.geometry.measures.quantizers",
+    "latentgeo.geometry.measures.compute", "latentgeo.translation.translate", "latentgeo.translation.stitch",
+    "latentgeo.downstream.finetune", "latentgeo.analysis.regression", "latentgeo.analysis.table",
+)
+
+
+def test_the_profile_schema_reaches_vocabularies_not_computation():
+    """Every stage loads the profile schema, so every module it reaches is a code dependency of
+    every DVC stage (tests/test_dvc_deps.py): an edit there reruns the whole pipeline. The schema
+    takes each domain's allowed values from a small module of its own (geometry.family,
+    geometry.measures.kinds, translation.methods, ...), never from the code that computes."""
+    graph = _graph()
+    assert not set(COMPUTING) - set(graph), "COMPUTING names a module that does not exist"
+    reached = _reached(graph, "latentgeo.config.schema")
+    assert not reached & set(COMPUTING), sorted(reached & set(COMPUTING))
+    assert "latentgeo.geometry.family" in reached  # the walk itself reached the vocabularies

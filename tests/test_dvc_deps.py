@@ -109,3 +109,13 @@ def test_stage_lists_all_the_code_its_notebook_runs(name, stage):
     reached = code_closure(notebook_code(ROOT / notebooks[0]))
     unused = [d for d in deps if d.startswith("src/") and not any(_covered(p, [d]) for p in reached)]
     assert not unused, f"dvc.yaml stage {name!r} depends on code its notebook never runs: {unused}"
+    # A folder covers its subfolders too: `geometry` under `embed` once reran every embedding
+    # after a change to the measures, which embedding never runs.
+    too_wide = {d: sorted(unreached) for d in deps if (ROOT / d).is_dir() and d.startswith("src/")
+                if (unreached := _python_files(d) - reached)}
+    assert not too_wide, f"dvc.yaml stage {name!r} depends on folders holding code it never runs: {too_wide}"
+
+
+def _python_files(folder: str) -> set[str]:
+    """Repository paths of the project's Python files under ``folder``, subfolders included."""
+    return {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*.py")}

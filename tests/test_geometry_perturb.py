@@ -17,8 +17,8 @@ from scipy import stats
 from latentgeo.cli import main
 from latentgeo.errors import LatentgeoError, OfflineError
 from latentgeo.models.registry import load_tokenizer
+from latentgeo.geometry.family import HUB_NONSTANDARD
 from latentgeo.geometry.perturb import (
-    HUB_NONSTANDARD,
     embedding_permutation,
     load_hub_nonstandard,
     paper_shuffle_source_rows,

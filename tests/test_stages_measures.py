@@ -269,6 +269,25 @@ def test_several_quantizer_seeds_average_the_single_seed_runs():
     assert "quantizer_seed_sd" not in runs[0]
 
 
+def test_steps_run_once_per_quantizer_seed_add_up():
+    """A step timed again (encoding, once per quantizer seed) adds to its total, in wall and CPU
+    seconds, instead of keeping only the last seed's."""
+    import time
+
+    from latentgeo.geometry.measures.compute import _Steps
+
+    steps = _Steps(total=3, progress=False)
+    for pause in (0.05, 0.07):
+        with steps.step("encode"):
+            time.sleep(pause)
+    with steps.step("once"):
+        sum(range(200_000))  # some CPU time of its own
+    steps.close()
+    assert steps.timings["encode"] >= 0.12 - 1e-3
+    assert steps.timings["encode"] < 0.12 + 0.5
+    assert set(steps.cpu_timings) == {"encode", "once"} and steps.cpu_timings["once"] > 0
+
+
 def test_quantizer_seed_spread_is_not_a_results_table_measure(tmp_path):
     from latentgeo.analysis.table import flatten_measures
 

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from latentgeo.stages import stitching as stitching_stage
-from latentgeo.config.schema import TRANSLATION_METHODS, load_params, validate_params
+from latentgeo.config.schema import load_params, validate_params
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import write_jsonl
 from latentgeo.stages.stitching import load_corpus_texts, load_task_texts, run_stitching_stage
 from latentgeo.translation.stitch import stitch
-from latentgeo.translation.translate import METHOD_FITS
+from latentgeo.translation.methods import METHOD_FITS, TRANSLATION_METHODS
 
 N_TEXTS = 60
 WORDS = {0: "market shares profit bank", 1: "film music star award", 2: "match goal team coach"}

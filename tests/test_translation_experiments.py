@@ -8,7 +8,7 @@ import pandas as pd
 from latentgeo.translation import experiments
 from latentgeo.translation.experiments import anchor_sweep, stitching_grid, summarise
 from latentgeo.translation.stitch import stitch
-from latentgeo.translation.translate import METHOD_FITS
+from latentgeo.translation.methods import METHOD_FITS
 
 
 def method_grid(seed: int = 4) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from latentgeo.translation import figures
 from latentgeo.translation.figures import plot_heatmaps
-from latentgeo.translation.translate import METHOD_LABELS
+from latentgeo.translation.methods import METHOD_LABELS
 
 
 def test_heatmap_panels_say_how_each_method_is_fitted(monkeypatch, tmp_path):

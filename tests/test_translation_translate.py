@@ -6,12 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentgeo.config.schema import PREPROCESSING, TRANSLATION_METHODS
 from latentgeo.errors import LatentgeoError
+from latentgeo.translation.methods import METHOD_FITS, METHOD_LABELS, MIN_ANCHORS, PREPROCESSING, TRANSLATION_METHODS
 from latentgeo.translation.translate import (
-    METHOD_FITS,
-    METHOD_LABELS,
-    MIN_ANCHORS,
     RIDGE_GRID,
     MLPOptions,
     Translator,

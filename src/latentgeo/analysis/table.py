@@ -289,7 +289,7 @@ def build_results_table(
 ) -> pd.DataFrame:
     """Join fine-tuning scores and measures into one row per model (columns: module docstring).
 
-    With ``model_ids`` (the active profile's models, :func:`latentgeo.geometry.perturb.profile_members`)
+    With ``model_ids`` (the active profile's models, :func:`latentgeo.geometry.family.profile_members`)
     the table holds exactly those rows: each must have scores and measures, and files of other
     models (left by an earlier profile in the same folders) are ignored. Without it, every model
     found is a row. Likewise ``tasks`` (the profile's ``finetune.tasks``) keeps exactly those

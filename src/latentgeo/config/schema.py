@@ -32,13 +32,13 @@ from latentgeo.data import SOURCES as DATA_SOURCES
 from latentgeo.downstream.precision import PRECISIONS
 from latentgeo.downstream.tasks import SUITES
 from latentgeo.errors import LatentgeoError
-from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS as QUANTIZERS
-from latentgeo.geometry.perturb import DEFAULT_SCOPE, NONSTANDARD_KINDS, Member, profile_members
-from latentgeo.geometry.perturb import SCOPES as PERTURB_SCOPES
+from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS as QUANTIZERS
+from latentgeo.geometry.family import DEFAULT_SCOPE, NONSTANDARD_KINDS, Member, profile_members
+from latentgeo.geometry.family import SCOPES as PERTURB_SCOPES
 from latentgeo.io import MAX_SEED
 from latentgeo.models.packaged import ENCODER_NAMES
 from latentgeo.models.registry import check_model_name
-from latentgeo.translation.translate import MIN_ANCHORS, PREPROCESSING, TRANSLATION_METHODS
+from latentgeo.translation.methods import MIN_ANCHORS, PREPROCESSING, TRANSLATION_METHODS
 
 PARAMS_FILE = "params.yaml"
 
@@ -101,7 +101,7 @@ class PerturbParams(_Section):
         return v
 
     def members(self) -> dict[str, Member]:
-        """Every model these settings build, by ``model_id``: :func:`latentgeo.geometry.perturb.profile_members`."""
+        """Every model these settings build, by ``model_id``: :func:`latentgeo.geometry.family.profile_members`."""
         return profile_members(self.base_models, self.alphas, self.seeds, self.nonstandard, self.scope)
 
     def model_ids(self) -> list[str]:

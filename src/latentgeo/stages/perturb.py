@@ -1,7 +1,7 @@
 """The perturb stage (``notebooks/01_perturb.ipynb``, ``latentgeo perturb``): one model folder.
 
-:func:`build_family_member` builds one member of the model family with the rules of
-:mod:`latentgeo.geometry.perturb` and writes it (safetensors weights, config, tokenizer and the
+:func:`build_family_member` builds one member of the model family (:mod:`latentgeo.geometry.family`)
+with the rules of :mod:`latentgeo.geometry.perturb` and writes it (safetensors weights, config, tokenizer and the
 ``latentgeo.json`` record of :mod:`latentgeo.models.record`) atomically.
 """
 
@@ -11,7 +11,7 @@ import os
 
 from latentgeo import __version__
 from latentgeo.errors import LatentgeoError
-from latentgeo.geometry.perturb import (
+from latentgeo.geometry.family import (
     DEFAULT_SCOPE,
     HUB_NONSTANDARD,
     PERTURBED,
@@ -23,10 +23,12 @@ from latentgeo.geometry.perturb import (
     check_scope,
     check_seed,
     family_model_id,
+    rule_text,
+)
+from latentgeo.geometry.perturb import (
     load_hub_nonstandard,
     paper_shuffle_input_embeddings_,
     perturb_model_,
-    rule_text,
     shuffle_input_embeddings_,
     untrained_like,
 )

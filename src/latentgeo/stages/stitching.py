@@ -14,7 +14,7 @@ translated too, with the same anchor count, and judged by reconstruction and ret
 The experiments are :mod:`latentgeo.translation.experiments`, the figures
 :mod:`latentgeo.translation.figures`; this module reads the inputs, embeds, calls them, and writes.
 
-Methods are named by how they are fitted (:data:`latentgeo.translation.translate.METHOD_FITS`, the
+Methods are named by how they are fitted (:data:`latentgeo.translation.methods.METHOD_FITS`, the
 ``fitted_by`` column of every table, the panel titles and legends of every figure): ``affine`` is
 the closed-form least-squares map with a bias, ``affine-sgd`` the translation library's Adam
 training of the same model, ``linear-ridge`` / ``affine-ridge`` ridge maps whose λ is
@@ -49,7 +49,7 @@ from latentgeo.translation.experiments import (
 )
 from latentgeo.translation.figures import plot_anchor_sweep, plot_cka_vs_r2, plot_heatmaps
 from latentgeo.translation.sentence import sentence_embeddings
-from latentgeo.translation.translate import METHOD_FITS
+from latentgeo.translation.methods import METHOD_FITS
 
 # Imported inside the functions that use them (rarely needed): threadpoolctl.
 

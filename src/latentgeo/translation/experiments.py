@@ -18,7 +18,7 @@ import pandas as pd
 from latentgeo.errors import LatentgeoError
 from latentgeo.translation.similarity import linear_cka, mutual_knn, rbf_cka
 from latentgeo.translation.stitch import fit_target_classifier, stitch
-from latentgeo.translation.translate import METHOD_FITS
+from latentgeo.translation.methods import METHOD_FITS
 
 # Imported inside the functions that use them (rarely needed): tqdm.
 

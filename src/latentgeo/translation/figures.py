@@ -4,7 +4,7 @@ number of anchors, and each pair's CKA against its translation R².
 Each takes tidy tables of :mod:`latentgeo.translation.experiments` and an output path, draws in
 the project's fixed style (:mod:`latentgeo.plotting`), labels the figure with the suite and
 profile that made it, and returns the path. Methods are labelled by how they are fitted
-(:data:`latentgeo.translation.translate.METHOD_LABELS`).
+(:data:`latentgeo.translation.methods.METHOD_LABELS`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
-from latentgeo.translation.translate import METHOD_LABELS
+from latentgeo.translation.methods import METHOD_LABELS
 
 # Imported inside the functions that use them (heavy): seaborn.
 

@@ -14,7 +14,7 @@ translation, the rest are evaluated. With ŷ the translated evaluation rows and 
   to ŷ, beside ``target_accuracy`` (the same classifier on y) and ``chance_accuracy`` (always
   predicting the anchors' most frequent label).
 
-Each record also says how the map was fitted (``fitted_by``, :data:`latentgeo.translation.translate.METHOD_FITS`)
+Each record also says how the map was fitted (``fitted_by``, :data:`latentgeo.translation.methods.METHOD_FITS`)
 and, for the ridge methods, what the fit chose (``ridge_lambda``, ``ridge_lambda_relative``, …:
 :meth:`latentgeo.translation.translate.RidgeFit.record`).
 """
@@ -28,7 +28,8 @@ import numpy as np
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import MAX_SEED
 from latentgeo.translation.similarity import linear_cka
-from latentgeo.translation.translate import METHOD_FITS, MIN_ANCHORS, MLPOptions, Translator, check_method
+from latentgeo.translation.methods import METHOD_FITS, MIN_ANCHORS
+from latentgeo.translation.translate import MLPOptions, Translator, check_method
 
 # Deferred to the functions that use them, so that importing this module stays light: sklearn.
 

@@ -7,7 +7,8 @@ a state from anchors (a pre-processing record, an affine map, a trained MLP), an
     source x ──preprocess(source anchors)──► zero-pad ──► map ──► truncate ──► postprocess(target
     anchors) ──► ŷ in the target space
 
-Methods (:data:`TRANSLATION_METHODS`; :data:`METHOD_FITS` says how each is fitted), X the
+Methods (:data:`~latentgeo.translation.methods.TRANSLATION_METHODS`; ``METHOD_FITS`` there says
+how each is fitted), X the
 pre-processed source anchors (N × d), Y the target's:
 
 * ``ortho``        R = U Vᵀ from the SVD of Xᵀ Y (orthogonal Procrustes), ŷ = x R.
@@ -23,7 +24,7 @@ pre-processed source anchors (N × d), Y the target's:
 * ``mlp``          a ReLU network of ``depth`` linear layers (width max(d_in, d_out) by default),
   Adam on the MSE, early stopping on a held-out part of the anchors, seeded.
 
-Pre-processing (:data:`PREPROCESSING`), each fitted on one space's anchors:
+Pre-processing (:data:`~latentgeo.translation.methods.PREPROCESSING`), each fitted on one space's anchors:
 
 * ``none``; ``center`` (subtract the anchor mean; output + the target anchors' mean);
 * ``standard`` per dimension, N−1 standard deviation; a deviation below 10 machine epsilons of
@@ -46,23 +47,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
+from latentgeo.translation.methods import (
+    MIN_ANCHORS, PREPROCESSING, RIDGE_FOLDS, RIDGE_METHODS, TRANSLATION_METHODS,
+)
 
 # Deferred to the functions that use them, so that importing this module stays light: torch.
-
-# Translation methods (METHOD_FITS says how each is fitted): `affine` is the
-# closed-form least squares with bias, `affine-sgd` the translation library's Adam training.
-TRANSLATION_METHODS = (
-    "ortho", "linear", "linear-ridge", "lortho", "affine", "affine-ridge", "affine-sgd", "mlp"
-)
-PREPROCESSING = ("none", "center", "standard", "l2")
-# Ridge's λ is chosen by K-fold cross-validation on the anchors.
-RIDGE_FOLDS = 5
-# Minimum anchors each method needs: N−1 std needs 2; ridge one row per fold; the MLP holds some
-# out for early stopping.
-MIN_ANCHORS = {
-    "ortho": 2, "linear": 2, "linear-ridge": RIDGE_FOLDS, "lortho": 2, "affine": 2,
-    "affine-ridge": RIDGE_FOLDS, "affine-sgd": 2, "mlp": 10,
-}
 
 # A standard deviation below this many machine epsilons of the anchors' dtype is a constant
 # dimension (scale 1), as the library's standard scaling decides it.
@@ -72,30 +61,6 @@ CONSTANT_STD_EPS = 10
 # squares in all but the weakest directions) to 10 (every direction shrunk at least 11-fold: close
 # to the mean estimator).
 RIDGE_GRID = tuple(float(v) for v in np.logspace(-8, 1, 37))
-RIDGE_METHODS = ("linear-ridge", "affine-ridge")
-# How each method is fitted: for tables, figure legends and the metrics records. ``affine`` (our
-# closed form) and ``affine-sgd`` (the library's Adam training) are the same model fitted two ways.
-METHOD_FITS = {
-    "ortho": "closed form: orthogonal Procrustes (SVD)",
-    "linear": "closed form: least squares, no bias",
-    "linear-ridge": f"closed form: ridge, no bias, λ by {RIDGE_FOLDS}-fold CV",
-    "lortho": "closed form: least squares, then nearest orthogonal",
-    "affine": "closed form: least squares with bias",
-    "affine-ridge": f"closed form: ridge, unpenalised bias, λ by {RIDGE_FOLDS}-fold CV",
-    "affine-sgd": "gradient descent: Adam lr 1e-3, 300 steps (latentis)",
-    "mlp": "gradient descent: ReLU MLP, Adam, early stopping",
-}
-# The same, short enough for a figure panel's title or a legend entry.
-METHOD_LABELS = {
-    "ortho": "ortho (Procrustes)",
-    "linear": "linear (LS)",
-    "linear-ridge": "linear-ridge (CV λ)",
-    "lortho": "lortho (LS → orth.)",
-    "affine": "affine (LS + bias)",
-    "affine-ridge": "affine-ridge (CV λ)",
-    "affine-sgd": "affine-sgd (Adam ×300)",
-    "mlp": "mlp (Adam)",
-}
 
 
 def check_method(method: str, preprocess: str) -> None:

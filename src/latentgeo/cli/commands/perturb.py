@@ -6,7 +6,7 @@ import argparse
 
 from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.errors import LatentgeoError
-from latentgeo.geometry.perturb import (
+from latentgeo.geometry.family import (
     DEFAULT_SCOPE,
     HUB_NONSTANDARD,
     KINDS,

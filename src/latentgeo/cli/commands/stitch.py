@@ -16,7 +16,7 @@ from latentgeo.cli.commands import SUMMARIES, add_output_arguments
 from latentgeo.errors import LatentgeoError
 from latentgeo.io import check_output_path, load_npy, save_npy, write_json
 from latentgeo.translation.stitch import check_stitch_inputs, stitch
-from latentgeo.translation.translate import PREPROCESSING, TRANSLATION_METHODS
+from latentgeo.translation.methods import PREPROCESSING, TRANSLATION_METHODS
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """Geometric measures of a latent space: the geometry paper's full set, corrected variants, more.
 
+* :mod:`.kinds` — the quantizer kinds a profile may name.
 * :mod:`.quantizers` — FAISS product / local-search / residual quantizers: train, encode, decode.
 * :mod:`.cells` — reconstruction error and its distribution (IQR, skew, share below the mean),
   point-count measures, the centroid measure, point_dist, point patchiness (paper-compatible and

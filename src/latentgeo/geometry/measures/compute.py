@@ -34,6 +34,7 @@ import numpy as np
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures import cells, intrinsic, spread
 from latentgeo.geometry.measures import quantizers as qz
+from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS
 from latentgeo.geometry.measures.validate import check_sample, check_settings
 from latentgeo.io import MAX_SEED, timed
 
@@ -54,7 +55,8 @@ DEFAULT_TRAIN_SIZE = 32_768
 class MeasureReport:
     """record: the JSON-ready measures; histograms: (M, k) code counts per quantizer (bins 0..k−1);
     timings: wall seconds per step (``<quantizer>_train``, ``distinct_rows``, ``covariance``, ...,
-    ``<quantizer>_wait``, ``<quantizer>_encode``, ...); the ``_train`` steps run on a background
+    ``<quantizer>_wait``, ``<quantizer>_encode``, ...), summed over the quantizer seeds where a
+    step runs once per seed; the ``_train`` steps run on a background
     thread beside the others, so the wall times add up to more than the stage's. cpu_timings: CPU
     seconds per step, summed over the threads the step used (on a busy machine the wall time says
     little, the CPU time still tells where the work goes)."""
@@ -146,12 +148,17 @@ class _Steps:
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
+        """Time the block as step ``name``; a step run again (once per quantizer seed) adds up."""
         self.bar.set_postfix_str(name)
         cpu, trainer_cpu = self._cpu()
-        with timed(self.timings, name):
+        this_run: dict[str, float] = {}
+        with timed(this_run, name):
             yield
         cpu_end, trainer_end = self._cpu()
-        self.cpu_timings[name] = (cpu_end - cpu) - (trainer_end - trainer_cpu)
+        self.timings[name] = self.timings.get(name, 0.0) + this_run[name]
+        self.cpu_timings[name] = (
+            self.cpu_timings.get(name, 0.0) + (cpu_end - cpu) - (trainer_end - trainer_cpu)
+        )
         self.bar.update(1)
 
     def close(self) -> None:
@@ -333,7 +340,7 @@ def measures_table(record: dict):
     (the quantizers, then ``spread``); a cell is empty where a measure does not apply."""
     import pandas as pd
 
-    sections = [s for s in (*qz.QUANTIZER_KINDS, "spread") if s in record]
+    sections = [s for s in (*QUANTIZER_KINDS, "spread") if s in record]
     table = pd.DataFrame({s: pd.Series(record[s], dtype="float64") for s in sections})
     order = [*cells.CELL_MEASURES, *SPREAD_MEASURES]
     return table.reindex(

@@ -30,14 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS
+
 # Deferred to the functions that use them, so that importing this module stays light: faiss, tqdm.
 
-QUANTIZER_KINDS = ("pq", "lsq", "rq")
-QUANTIZER_NAMES = {
-    "pq": "ProductQuantizer",
-    "lsq": "LocalSearchQuantizer",
-    "rq": "ResidualQuantizer",
-}
 TRAIN_THREADS = 1  # see train_quantizer
 DECODE_CHUNK = 16_384  # vectors per decode call: ~32 MB of float32 at d = 512
 PAPER_SEED = 1234  # FAISS's default k-means seed: with it every quantizer runs at FAISS's defaults

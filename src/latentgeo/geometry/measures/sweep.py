@@ -28,6 +28,7 @@ import numpy as np
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures import cells
 from latentgeo.geometry.measures import quantizers as qz
+from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS
 from latentgeo.geometry.measures.compute import total_sq_norm
 
 SWEEP_MEASURES = tuple(name for name in cells.CELL_MEASURES if name != "point_dist")
@@ -76,8 +77,8 @@ def prefix_rows(offsets: Sequence[int], n_sequences: int | None) -> int:
 def check_sweep(points: Sequence[SweepPoint], offsets: Sequence[int], d: int, kind: str) -> None:
     """Refuse, before any training, a point the sample cannot support: fewer vectors than k
     centroids, a dimension PQ cannot split into m parts, codes longer than 64 bits."""
-    if kind not in qz.QUANTIZER_KINDS:
-        raise LatentgeoError(f"sweep: unknown quantizer {kind!r}; allowed: {qz.QUANTIZER_KINDS}")
+    if kind not in QUANTIZER_KINDS:
+        raise LatentgeoError(f"sweep: unknown quantizer {kind!r}; allowed: {QUANTIZER_KINDS}")
     for p in points:
         n = prefix_rows(offsets, p.n_sequences)
         where = f"sweep point m = {p.m}, nbits = {p.nbits}" + (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from latentgeo.errors import LatentgeoError
-from latentgeo.geometry.measures.quantizers import QUANTIZER_KINDS
+from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS
 from latentgeo.io import MAX_SEED
 
 # VRM's entropy estimate (scipy's differential_entropy) needs 2·floor(√n + 0.5) < n, i.e. n ≥ 5;
