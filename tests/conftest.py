@@ -25,10 +25,20 @@ def _needs(item: pytest.Item, *fixtures: str) -> bool:
     return any(name in getattr(item, "fixturenames", ()) for name in fixtures)
 
 
+@pytest.hookimpl(trylast=True)  # after `-k`/`-m` have deselected: ``items`` is what will run
 def pytest_collection_modifyitems(config, items):
     """The tests on the background runs' outputs run last, so that the suite's other tests run
-    while the pipelines do (:class:`BackgroundRuns`). The sort is stable: every other order is kept."""
+    while the pipelines do (:class:`BackgroundRuns`). The sort is stable: every other order is kept.
+
+    A test marked ``covered_by(name)`` is skipped, before its fixtures are set up, when the test
+    ``name`` is in the same session: that one checks the same steps on real outputs.
+    """
     items.sort(key=lambda item: _needs(item, SMOKE, BRANCH))
+    selected = {item.originalname for item in items}
+    for item in items:
+        marker = item.get_closest_marker("covered_by")
+        if marker is not None and marker.args[0] in selected:
+            item.add_marker(pytest.mark.skip(reason=f"{marker.args[0]} runs in this session and checks the same"))
 
 
 class BackgroundRuns:

@@ -302,11 +302,10 @@ def _round_trip(source: Path, store: Path, server: SSHServer, clone: Path) -> No
     assert not changed, f"`dvc repro` rewrote {changed[:5]}"
 
 
-def test_ssh_round_trip_tiny_repo(request, tiny_repo, sshd, tmp_path):
+@pytest.mark.covered_by("test_ssh_round_trip_smoke_pipeline")
+def test_ssh_round_trip_tiny_repo(tiny_repo, sshd, tmp_path):
     """The round trip on its own, when the smoke pipeline's is not selected (`-m "not pipeline"`,
     `-k`); in a session that runs that one, the same steps are checked there on real outputs."""
-    if any(item.originalname == "test_ssh_round_trip_smoke_pipeline" for item in request.session.items):
-        pytest.skip("the smoke pipeline's SSH round trip runs in this session and checks the same")
     _round_trip(tiny_repo, tmp_path / "ssh-store", sshd, tmp_path / "clone")
     assert (tmp_path / "clone" / "raw" / "a.txt").read_bytes() == A_TXT
     assert (tmp_path / "clone" / "out.txt").read_text().strip() == str(len(A_TXT) + len(B_TXT))
