@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import collections
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
