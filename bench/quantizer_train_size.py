@@ -1,0 +1,285 @@
+"""Benchmark: what the quantizers' training-set size costs, and what it changes in the study.
+
+The measures stage trains every quantizer on a seeded subsample of each model's token vectors
+(``measures.train_size``; the paper trained on all of them) and encodes every vector. Training LSQ
+is the largest single cost of the default run and grows with the training set, and the level of
+every cell measure moves with it. What matters for the study is whether its *conclusions* move:
+each measure's r with the suite score, its partial r given the noise level, which measures
+survive Holm, how well each predicts the other family. This script measures both sides on the
+profile's own embeddings:
+
+- for each model, quantizer and training-set size: the code-only cell measures (all but
+  point_dist, computed as the sweep computes them:
+  :func:`latentgeo.geometry.measures.sweep.measure_point`), means over the profile's quantizer
+  seeds, and the CPU seconds that training, encoding and measuring took;
+- for each (quantizer, size): the regression stage's analysis (:func:`regress` and
+  :func:`leave_one_family_out`, with the profile's score and controls) on the committed results
+  table with that quantizer's columns replaced by the values at this size (point_dist stays the
+  committed one), beside the committed regression's numbers; and how the models' values moved
+  (their rank correlation with the committed ones, the mean shift in units of their spread).
+
+At the profile's own size the recomputed PQ values must equal the committed ones when the
+embeddings are the pipeline's: the script prints the largest difference, and how many embedding
+files match the hashes of the committed dvc.lock. LSQ at the profile's size is not retrained
+unless listed (three LSQ trainings cost ~2 CPU-minutes per model): the committed values stand.
+
+    python bench/quantizer_train_size.py [--params params.yaml] [--pq-sizes 10240,16384,32768,all]
+        [--lsq-sizes 10240] [--models ID ...] [--workers 2] [--csv REPORT] [--rows VALUES.json]
+    python bench/quantizer_train_size.py --from-rows VALUES.json [VALUES.json ...]  # re-analyse
+
+Needs the profile's embeddings (``latentgeo repro embed``) and its committed results
+(``results/table.csv``, ``results/measures``). ``all``: every vector (PQ's k-means still samples
+256 per centroid itself, 65,536 at k = 256, as FAISS does by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+SIZE_ALL = "all"
+HOLM = 0.05  # the level at which the study calls a Holm-adjusted partial p significant
+
+
+def parse_sizes(text: str) -> list[int | str]:
+    """'10240,16384,all' -> [10240, 16384, 'all'] (empty string: no sizes)."""
+    out: list[int | str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        out.append(SIZE_ALL if part == SIZE_ALL else int(part))
+    return out
+
+
+def file_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def committed_md5s() -> dict[str, str]:
+    """Every output path → md5 recorded in the committed dvc.lock (HEAD's: a run of the pipeline
+    on this machine rewrites the working copy's)."""
+    import subprocess
+
+    import yaml
+
+    shown = subprocess.run(["git", "show", "HEAD:dvc.lock"], capture_output=True, text=True)
+    lock = yaml.safe_load(shown.stdout if shown.returncode == 0 else Path("dvc.lock").read_text())
+    out = {}
+    for stage in lock.get("stages", {}).values():
+        for entry in stage.get("outs", []) or []:
+            out[entry["path"]] = entry.get("md5")
+    return out
+
+
+def measure_model(job: dict) -> dict:
+    """In a worker: the code-only cell measures of one model's sample for every (quantizer, size)
+    of ``job["runs"]``, with the CPU seconds each took (one FAISS thread: OMP_NUM_THREADS=1)."""
+    from latentgeo.geometry.measures.sweep import SweepPoint, measure_point
+
+    X = np.load(job["embeddings"]).astype(np.float32, copy=False)
+    point = SweepPoint(job["m"], job["nbits"])
+    rows = []
+    for kind, size in job["runs"]:
+        start = time.process_time()
+        values = measure_point(X, point, kind=kind, train_size=size, seeds=job["seeds"])
+        rows.append({"model": job["model"], "quantizer": kind, "size": size,
+                     "cpu_s": time.process_time() - start, "values": values})
+    return {"model": job["model"], "rows": rows}
+
+
+def measure_models(models, runs, embeddings_dir, m, nbits, seeds, workers) -> list[dict]:
+    """:func:`measure_model` for every model, in ``workers`` processes of one FAISS thread."""
+    os.environ["OMP_NUM_THREADS"] = "1"  # read by the workers' OpenMP at their FAISS import
+    jobs = [{"model": model, "embeddings": str(Path(embeddings_dir) / f"{model}.npy"), "m": m,
+             "nbits": nbits, "seeds": seeds, "runs": runs} for model in models]
+    start = time.perf_counter()
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, done in enumerate(pool.map(measure_model, jobs), 1):
+            rows += done["rows"]
+            print(f"  [{i:2d}/{len(jobs)}] {done['model']:45s} {time.perf_counter() - start:7.0f} s",
+                  flush=True)
+    return rows
+
+
+def variant_table(table, kind: str, values_by_model: dict[str, dict], names):
+    """The results table with ``kind``'s code-only measure columns replaced by other values."""
+    out = table.copy()
+    for name in names:
+        column = f"{kind}_{name}"
+        out[column] = [values_by_model[m][name] for m in out["model"]]
+    return out
+
+
+def analyse(table, settings, measures: list[str]) -> dict:
+    """The regression stage's per-measure numbers on ``table``: r, partial r, Holm-adjusted
+    partial p, and the leave-one-family-out RMSE (with the controls alone beside it)."""
+    from latentgeo.analysis.lofo import leave_one_family_out
+    from latentgeo.analysis.regression import regress
+
+    result = regress(table, settings.score, measures=settings.measures, group=settings.group,
+                     controls=settings.controls)
+    lofo = leave_one_family_out(table, settings.score, list(result["measures"]),
+                                controls=settings.controls)
+    out = {}
+    for name in measures:
+        entry = result["measures"][name]
+        out[name] = {"r": entry["r"], "partial_r": entry.get("partial_r"),
+                     "partial_p_holm": entry.get("partial_p_holm"),
+                     "lofo_rmse": _lofo_rmse(lofo, name)}
+    out["_controls_lofo_rmse"] = _lofo_rmse(lofo, None)
+    return out
+
+
+def _lofo_rmse(lofo: dict, measure: str | None) -> float | None:
+    """A measure's leave-one-family-out RMSE (None: the controls-only baseline's)."""
+    entry = lofo.get("baseline") if measure is None else (lofo.get("measures") or {}).get(measure)
+    value = (entry or {}).get("rmse")
+    return None if value is None else float(value)
+
+
+def relative_difference(new: float, old: float) -> float:
+    return abs(new - old) / max(1e-12, abs(old))
+
+
+def study_report(table, settings, models: list[str], committed: dict, rows: list[dict]) -> list[dict]:
+    """One row per (quantizer, size, code-only measure): the measure's r, partial r, Holm-adjusted
+    partial p and leave-one-family-out RMSE with the values at this size, the committed
+    regression's beside them (``*_profile``), and how the models' values moved against the
+    committed ones (rank correlation; mean shift in units of their SD across models)."""
+    from scipy import stats
+
+    from latentgeo.geometry.measures.sweep import SWEEP_MEASURES
+
+    names = list(SWEEP_MEASURES)
+    keys = ("r", "partial_r", "partial_p_holm", "lofo_rmse")
+    reference = analyse(table, settings, [f"{k}_{n}" for k in ("pq", "lsq") for n in names])
+    out = []
+    for kind, size in dict.fromkeys((r["quantizer"], r["size"]) for r in rows):
+        by_model = {r["model"]: r["values"] for r in rows
+                    if r["quantizer"] == kind and r["size"] == size}
+        variant = analyse(variant_table(table, kind, by_model, names), settings,
+                          [f"{kind}_{n}" for n in names])
+        for n in names:
+            col = f"{kind}_{n}"
+            new = np.array([by_model[m][n] for m in models])
+            old = np.array([committed[m][kind][n] for m in models])
+            out.append({
+                "measure": col, "size": str(size),
+                "spearman_vs_profile": float(stats.spearmanr(new, old).statistic),
+                "shift_in_sd": float((new - old).mean() / old.std(ddof=1)),
+                **{k: variant[col][k] for k in keys},
+                **{f"{k}_profile": reference[col][k] for k in keys},
+            })
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--pq-sizes", default="10240,16384,32768,all")
+    parser.add_argument("--lsq-sizes", default="10240")
+    parser.add_argument("--models", nargs="*", help="model ids (default: every member)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--embeddings-dir", default="embeddings")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
+    parser.add_argument("--rows", help="also write every model's measured values to this JSON file")
+    parser.add_argument("--from-rows", nargs="+", metavar="JSON",
+                        help="analyse values written by earlier runs' --rows instead of measuring")
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from latentgeo.analysis.regression import read_table
+    from latentgeo.config.schema import load_params
+    from latentgeo.geometry.measures.compute import quantizer_seed_list
+    from latentgeo.geometry.measures.sweep import SWEEP_MEASURES
+
+    params = load_params(args.params)
+    ms = params.measures
+    profile_size = ms.train_size
+    seeds = quantizer_seed_list(ms.seed, ms.quantizer_seeds)
+    models = args.models or params.perturb.model_ids()
+    results = Path(args.results_dir)
+    table = read_table(results / "table.csv")
+    missing = [m for m in models if not (Path(args.embeddings_dir) / f"{m}.npy").is_file()]
+    if missing:
+        raise SystemExit(f"embeddings missing for {missing}: run `latentgeo repro embed` first")
+    whole_study = set(models) == set(table["model"])
+    sizes = {"pq": parse_sizes(args.pq_sizes), "lsq": parse_sizes(args.lsq_sizes)}
+    sizes["pq"] = list(dict.fromkeys([profile_size, *sizes["pq"]]))  # the check point first
+    runs = [(kind, size) for kind in ("pq", "lsq") for size in sizes[kind]]
+
+    lock = committed_md5s()
+    same = [file_md5(Path(args.embeddings_dir) / f"{m}.npy") == lock.get(f"embeddings/{m}.npy")
+            for m in models]
+    print(f"profile {params.profile}: {len(models)} models, m = {ms.m}, nbits = {ms.nbits}, "
+          f"quantizer seeds {seeds}, profile train_size = {profile_size}")
+    print(f"embeddings identical to dvc.lock's: {sum(same)} of {len(models)}")
+    start = time.perf_counter()
+    if args.from_rows:
+        rows = [row for path in args.from_rows for row in json.loads(Path(path).read_text())]
+        rows = [row for row in rows if row["model"] in models]
+    else:
+        print(f"runs per model: {runs}; {args.workers} worker processes, one FAISS thread each")
+        rows = measure_models(models, runs, args.embeddings_dir, ms.m, ms.nbits, seeds, args.workers)
+    if args.rows:
+        Path(args.rows).write_text(json.dumps(rows, indent=1))
+
+    # Cost: CPU seconds per model, all of the profile's quantizer seeds.
+    cost = pd.DataFrame([{k: r[k] for k in ("quantizer", "size", "cpu_s")} for r in rows])
+    cost["size"] = cost["size"].astype(str)
+    print("\nCPU seconds per model (training, encoding and code measures, all quantizer seeds), "
+          "mean over models:")
+    print(cost.groupby(["quantizer", "size"], sort=False)["cpu_s"].mean().round(1).to_string())
+
+    # The check: at the profile's size the recomputed PQ values are the committed ones.
+    committed = {m: json.loads((results / "measures" / f"{m}.json").read_text()) for m in models}
+    check = [relative_difference(r["values"][n], committed[r["model"]]["pq"][n])
+             for r in rows if r["quantizer"] == "pq" and r["size"] == profile_size
+             for n in SWEEP_MEASURES]
+    if check:
+        print(f"\nPQ at the profile's size against the committed measures: largest relative "
+              f"difference {max(check):.2e}")
+
+    if not whole_study:
+        print("\n--models is a subset of the profile's models: the study's analysis needs them all")
+        return
+    settings = params.regression
+    report = pd.DataFrame(study_report(table, settings, models, committed, rows))
+    pd.set_option("display.width", 200)
+    print(f"\nThe study at each training-set size (score {settings.score}, controls "
+          f"{settings.controls}; *_profile: the committed regression at train_size = "
+          f"{profile_size}; spearman_vs_profile: rank correlation of the models' values with "
+          "the committed ones; shift_in_sd: mean change over the committed values' SD across "
+          "models):")
+    print(report.round(3).to_string(index=False))
+    survives = report.assign(holm=report["partial_p_holm"] < HOLM,
+                             holm_profile=report["partial_p_holm_profile"] < HOLM)
+    print(f"\nmeasures whose partial r survives Holm at {HOLM}, per quantizer and size:")
+    quantizer = survives["measure"].str.split("_").str[0]
+    for (kind, size), group in survives.groupby([quantizer, "size"], sort=False):
+        now = set(group.loc[group["holm"], "measure"])
+        before = set(group.loc[group["holm_profile"], "measure"])
+        change = "the committed set" if now == before else (
+            f"committed: {sorted(before)}; gained {sorted(now - before)}, lost {sorted(before - now)}")
+        print(f"  {kind} {size:>6}: {sorted(now)} ({change})")
+    if args.csv:
+        report.to_csv(args.csv, index=False)
+    controls_only = analyse(table, settings, [])["_controls_lofo_rmse"]
+    print(f"\nleave-one-family-out RMSE of {settings.controls} alone: {controls_only:.3f}")
+    print(f"wall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
