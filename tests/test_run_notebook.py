@@ -13,7 +13,13 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from latentgeo.run_notebook import KERNEL_MALLOC_ENV, UNUSED_OPTIONAL_MODULES, set_kernel_malloc_env
+from latentgeo.run_notebook import (
+    KERNEL_MALLOC_ENV,
+    KERNEL_WARNING_FILTER,
+    UNUSED_OPTIONAL_MODULES,
+    set_kernel_malloc_env,
+    set_kernel_warning_filter,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,3 +91,30 @@ def test_malloc_settings_keep_what_the_user_set():
     assert added == {k: v for k, v in KERNEL_MALLOC_ENV.items() if k != "MALLOC_MMAP_MAX_"}
     assert environ["MALLOC_TRIM_THRESHOLD_"] == KERNEL_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]
     assert set_kernel_malloc_env(environ) == {}
+
+
+def test_warning_filter_is_appended_once_and_keeps_the_users_filters():
+    environ = {"PYTHONWARNINGS": "error::DeprecationWarning"}
+    value = set_kernel_warning_filter(environ)
+    assert value == f"error::DeprecationWarning,{KERNEL_WARNING_FILTER}"
+    assert set_kernel_warning_filter(environ) == value  # not twice
+    assert set_kernel_warning_filter({}) == KERNEL_WARNING_FILTER
+
+
+@pytest.mark.slow  # runs a notebook
+def test_kernels_do_not_warn_about_ipywidgets_and_still_show_progress(tmp_path):
+    """tqdm.auto in a kernel without ipywidgets: no "IProgress not found", text bars instead."""
+    nb = new_notebook(cells=[
+        new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='steps'):\n    pass"),
+        new_code_cell("import warnings\nwarnings.warn('another warning')"),
+    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+                 "language_info": {"name": "python"}})
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
+                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out)],
+                   capture_output=True, text=True, check=True)
+    executed = nbformat.read(out, as_version=4)
+    bars, other = ("".join(o.get("text", "") for o in cell.outputs) for cell in executed.cells)
+    assert "IProgress" not in bars and "steps: 100%" in bars
+    assert "another warning" in other  # only that one warning is filtered

@@ -11,7 +11,8 @@ names them; IRI strings go unchecked). Importing papermill drops from ~2 s to ~0
 
 The launcher also sets :data:`KERNEL_MALLOC_ENV` for the kernels it starts (see there): glibc's
 allocator then keeps freed memory for reuse instead of handing large blocks back to the system,
-which each fine-tuning step otherwise pays for in page faults.
+which each fine-tuning step otherwise pays for in page faults. And it silences, in the kernels
+only, tqdm's warning that ipywidgets is missing (:data:`KERNEL_WARNING_FILTER`).
 
 The arguments are papermill's own (``python -m latentgeo.run_notebook --help``); only local paths
 are supported, which is all ``dvc.yaml`` passes.
@@ -43,6 +44,26 @@ KERNEL_MALLOC_ENV = {
 }
 
 
+# tqdm.auto, imported by transformers and by our measures' progress bars, looks for ipywidgets
+# inside a kernel and, finding none, warns "IProgress not found" and falls back to text bars. Text
+# bars are what an executed notebook should hold (widget bars are saved as widget state, which
+# no static viewer shows), so the environment leaves ipywidgets out and the kernels are told to
+# ignore that one warning (Python reads PYTHONWARNINGS at start-up; the message is matched at its
+# start). Without it every executed notebook began with the warning.
+KERNEL_WARNING_FILTER = "ignore:IProgress not found"
+
+
+def set_kernel_warning_filter(environ: MutableMapping[str, str] = os.environ) -> str:
+    """Append :data:`KERNEL_WARNING_FILTER` to ``environ``'s PYTHONWARNINGS, keeping the filters
+    already there (Python applies the last matching one, so it wins for this message only);
+    returns the new value."""
+    present = [f for f in environ.get("PYTHONWARNINGS", "").split(",") if f]
+    if KERNEL_WARNING_FILTER not in present:
+        present.append(KERNEL_WARNING_FILTER)
+    environ["PYTHONWARNINGS"] = ",".join(present)
+    return environ["PYTHONWARNINGS"]
+
+
 def set_kernel_malloc_env(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Put :data:`KERNEL_MALLOC_ENV` into ``environ`` where unset; returns what it set."""
     added = {k: v for k, v in KERNEL_MALLOC_ENV.items() if k not in environ}
@@ -66,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run papermill's CLI (``argv``: its arguments; default ``sys.argv[1:]``)."""
     block_unused_imports()
     set_kernel_malloc_env()  # read by glibc when each kernel process starts
+    set_kernel_warning_filter()  # read by Python when each kernel process starts
     from papermill.cli import papermill
 
     papermill.main(args=sys.argv[1:] if argv is None else argv, prog_name="python -m latentgeo.run_notebook")
