@@ -31,14 +31,17 @@ def pytest_collection_modifyitems(config, items):
     while the pipelines do (:class:`BackgroundRuns`). The sort is stable: every other order is kept.
 
     A test marked ``covered_by(name)`` is skipped, before its fixtures are set up, when the test
-    ``name`` is in the same session: that one checks the same steps on real outputs.
+    ``name`` is in the same session: that one checks the same steps on real outputs. The marker is for
+    pairs that need the same things: if that test then skips (a missing sshd), this one would have
+    too, so the skip reason points to that test's result rather than claiming the steps ran.
     """
     items.sort(key=lambda item: _needs(item, SMOKE, BRANCH))
     selected = {item.originalname for item in items}
     for item in items:
         marker = item.get_closest_marker("covered_by")
         if marker is not None and marker.args[0] in selected:
-            item.add_marker(pytest.mark.skip(reason=f"{marker.args[0]} runs in this session and checks the same"))
+            item.add_marker(pytest.mark.skip(reason=f"{marker.args[0]} is selected in this session and checks the "
+                                                      "same steps: its own result (passed, or skipped and why) stands for this one"))
 
 
 class BackgroundRuns:
