@@ -1,0 +1,223 @@
+"""Benchmark: the study at the paper's sample size, and what it would cost.
+
+The default profile samples each model's latent space with the first 3,300 sequences of the corpus
+(``data.corpus.n_sequences``: ~102K token vectors); the paper used 5,000 (~150K). This script
+reruns the latent-space half of the study at another size, with the stages' own functions:
+
+1. embed: every model of the profile on the first ``--n-sequences`` sequences
+   (:func:`latentgeo.stages.embed.embed_file`, the profile's embed settings), one torch thread per
+   worker; the first 3,300 sequences' vectors are compared with the committed embeddings (batches
+   of other lengths pad differently, so they agree to float32 rounding, not bit for bit);
+2. measure: every measure of the profile (:func:`latentgeo.stages.measures.measures_file` with
+   :func:`~latentgeo.stages.measures.measures_arguments`: both quantizers, three quantizer seeds,
+   the bins and sample-size sweep, stitchability onto the family's base model);
+3. analyse: the regression stage itself (:func:`latentgeo.stages.regression.run_regression_stage`)
+   on the committed fine-tuning scores and the new measures, into ``--work-dir``; then, per
+   measure, r, partial r given the controls, Holm-adjusted partial p and leave-one-family-out RMSE
+   beside the committed regression's, and how the models' values moved (rank correlation with the
+   committed ones; mean change in units of their spread across models).
+
+It prints the CPU seconds per model of embedding and measuring at this size: what the profile
+would cost with it. Embedding and measuring are resumable: a model whose output exists in
+``--work-dir`` is not redone (``--analyse-only`` skips both).
+
+    python bench/sample_size.py [--params params.yaml] [--n-sequences 5000] [--workers 2]
+        [--work-dir bench-out/sample_size] [--csv REPORT] [--analyse-only]
+
+Needs the profile's models (``latentgeo repro perturb``) and its committed results
+(``results/finetune``, ``results/measures``, ``results/table.csv``, ``results/regression.json``).
+The work directory holds ~230 MB of token vectors per model at 5,000 sequences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HOLM = 0.05  # the level at which the study calls a Holm-adjusted partial p significant
+COMPARED = ("r", "partial_r", "partial_p_holm")
+
+
+def embed_model(job: dict) -> dict:
+    """In a worker: embed one model's first ``n_sequences`` sequences; CPU seconds it took."""
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.embed import embed_file
+
+    settings = load_params(job["params"]).embed
+    start = time.process_time()
+    result = embed_file(job["model_dir"], job["sequences"], job["out"], n_sequences=job["n_sequences"],
+                        layer=settings.layer, batch_size=settings.batch_size,
+                        max_tokens_per_batch=settings.max_tokens_per_batch, progress=False)
+    return {"model": job["model"], "cpu_s": time.process_time() - start, "n": result.n_tokens}
+
+
+def measure_model(job: dict) -> dict:
+    """In a worker: every measure of one model's sample, as the measures stage computes them."""
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.measures import measures_arguments, measures_file
+
+    settings = load_params(job["params"]).measures
+    start = time.process_time()
+    measures_file(job["embeddings"], job["out"], reference=job["reference"], progress=False,
+                  **measures_arguments(settings))
+    return {"model": job["model"], "cpu_s": time.process_time() - start}
+
+
+def run_pool(task, jobs: list[dict], workers: int, what: str) -> list[dict]:
+    """``task`` on every job in ``workers`` processes of one thread each; prints progress."""
+    if not jobs:
+        return []
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
+    start, done = time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, row in enumerate(pool.map(task, jobs), 1):
+            done.append(row)
+            print(f"  {what} [{i:2d}/{len(jobs)}] {row['model']:45s} {row['cpu_s']:6.0f} CPU-s "
+                  f"{time.perf_counter() - start:7.0f} s", flush=True)
+    return done
+
+
+def prefix_difference(new_npy: Path, committed_npy: Path) -> tuple[float, bool]:
+    """Largest |difference| between the committed sample and the same sequences' rows of the new
+    one (the committed sample is a prefix of the corpus order), and whether they are identical."""
+    old = np.load(committed_npy, mmap_mode="r")
+    new = np.load(new_npy, mmap_mode="r")[: old.shape[0]]
+    return float(np.abs(np.asarray(new, np.float64) - old).max()), bool(np.array_equal(new, old))
+
+
+def study_report(old_table, new_table, old_regression: dict, new_regression: dict) -> list[dict]:
+    """One row per measure of the committed regression: r, partial r and Holm-adjusted partial p at
+    both sizes, leave-one-family-out RMSE at both, the models' rank correlation between the sizes
+    and their mean change in units of the committed values' SD across models."""
+    from scipy import stats
+
+    models = list(old_table["model"])
+    new_table = new_table.set_index("model").loc[models]
+    old_lofo = old_regression["leave_one_family_out"]["measures"]
+    new_lofo = new_regression["leave_one_family_out"]["measures"]
+    rows = []
+    for name in old_regression["ranking"]:
+        old, new = old_regression["measures"][name], new_regression["measures"].get(name, {})
+        a = old_table[name].to_numpy(float)
+        b = new_table[name].to_numpy(float)
+        ok = np.isfinite(a) & np.isfinite(b)
+        sd = a[ok].std(ddof=1)
+        rows.append({
+            "measure": name,
+            **{f"{k}_profile": old.get(k) for k in COMPARED},
+            **{k: new.get(k) for k in COMPARED},
+            "lofo_rmse_profile": old_lofo.get(name, {}).get("rmse"),
+            "lofo_rmse": new_lofo.get(name, {}).get("rmse"),
+            "spearman_vs_profile": float(stats.spearmanr(a[ok], b[ok]).statistic),
+            "shift_in_sd": float((b[ok] - a[ok]).mean() / sd) if sd > 0 else float("nan"),
+        })
+    return rows
+
+
+def holm_set(regression: dict) -> set[str]:
+    return {name for name, entry in regression["measures"].items()
+            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < HOLM)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--n-sequences", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work-dir", default="bench-out/sample_size")
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--embeddings-dir", default="embeddings", help="the committed samples")
+    parser.add_argument("--sequences", default="data/corpus/sequences.jsonl")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="analyse the measures already in --work-dir")
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from latentgeo.analysis.regression import read_table
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.regression import run_regression_stage
+
+    params = load_params(args.params)
+    members = params.perturb.members()
+    profile_n = params.data.corpus.n_sequences
+    work = Path(args.work_dir)
+    emb_dir, meas_dir = work / "embeddings", work / "measures"
+    missing = [m for m in members if not (Path(args.models_dir) / m).is_dir()]
+    if missing and not args.analyse_only:
+        raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
+    print(f"profile {params.profile}: {len(members)} models at {args.n_sequences} sequences "
+          f"(the profile's: {profile_n}); {args.workers} workers of one thread; work dir {work}")
+    start = time.perf_counter()
+    cost = []
+    if not args.analyse_only:
+        emb_dir.mkdir(parents=True, exist_ok=True)
+        meas_dir.mkdir(parents=True, exist_ok=True)
+        jobs = [{"model": m, "params": args.params, "model_dir": str(Path(args.models_dir) / m),
+                 "sequences": args.sequences, "out": str(emb_dir / f"{m}.npy"),
+                 "n_sequences": args.n_sequences}
+                for m in members if not (emb_dir / f"{m}.json").is_file()]
+        cost += [{**r, "step": "embed"} for r in run_pool(embed_model, jobs, args.workers, "embed")]
+        jobs = [{"model": m, "params": args.params, "embeddings": str(emb_dir / f"{m}.npy"),
+                 "reference": str(emb_dir / f"{member.reference}.npy"),
+                 "out": str(meas_dir / f"{m}.json")}
+                for m, member in members.items() if not (meas_dir / f"{m}.json").is_file()]
+        cost += [{**r, "step": "measure"} for r in run_pool(measure_model, jobs, args.workers, "measure")]
+    if cost:
+        frame = pd.DataFrame(cost)
+        print(f"\nCPU seconds per model at {args.n_sequences} sequences (mean, min, max over models):")
+        print(frame.groupby("step")["cpu_s"].agg(["mean", "min", "max"]).round(1).to_string())
+        (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
+
+    diffs = {m: prefix_difference(emb_dir / f"{m}.npy", Path(args.embeddings_dir) / f"{m}.npy")
+             for m in members
+             if (Path(args.embeddings_dir) / f"{m}.npy").is_file() and (emb_dir / f"{m}.npy").is_file()}
+    if diffs:
+        worst = max(diffs, key=lambda m: diffs[m][0])
+        print(f"\nthe committed {profile_n} sequences' vectors within the new samples: "
+              f"{sum(same for _, same in diffs.values())} of {len(diffs)} identical, largest "
+              f"|difference| {diffs[worst][0]:.2e} ({worst})")
+    sidecars = [emb_dir / f"{m}.json" for m in members]
+    n_vectors = [json.loads(path.read_text())["n_tokens"] for path in sidecars
+                 if path.is_file()]
+    if n_vectors:
+        print(f"token vectors per model: {min(n_vectors):,}-{max(n_vectors):,}")
+
+    results = Path(args.results_dir)
+    stage = run_regression_stage(params, results / "finetune", meas_dir, work / "table.csv",
+                                 work / "regression.json", work / "plots", work / "figures",
+                                 work / "patchiness_sweep.csv")
+    old_table = read_table(results / "table.csv")
+    old_regression = json.loads((results / "regression.json").read_text())
+    report = pd.DataFrame(study_report(old_table, stage.table, old_regression, stage.regression))
+    pd.set_option("display.width", 220)
+    settings = params.regression
+    print(f"\nThe study at {args.n_sequences} sequences (score {settings.score}, controls "
+          f"{settings.controls}; *_profile: the committed regression at {profile_n}; "
+          "spearman_vs_profile: rank correlation of the models' values between the sizes; "
+          "shift_in_sd: mean change over the committed values' SD across models):")
+    print(report.round(3).to_string(index=False))
+    now, before = holm_set(stage.regression), holm_set(old_regression)
+    print(f"\npartial r surviving Holm at {HOLM}: {sorted(now)}")
+    print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed set")
+    lofo_new = stage.regression["leave_one_family_out"]["baseline"]["rmse"]
+    lofo_old = old_regression["leave_one_family_out"]["baseline"]["rmse"]
+    print(f"leave-one-family-out RMSE of {settings.controls} alone: {lofo_new:.3f} "
+          f"(committed {lofo_old:.3f}: the same scores, so it must not move)")
+    print(f"\nsweep relations at {args.n_sequences} sequences:")
+    print(stage.sweep.round(3).to_string(index=False))
+    if args.csv:
+        report.to_csv(args.csv, index=False)
+    print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
