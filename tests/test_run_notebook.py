@@ -50,21 +50,27 @@ def test_blocked_modules_fail_to_import_and_papermill_still_imports():
     assert out["loaded"] == []  # none of them was imported behind the block
 
 
-@pytest.mark.slow  # runs a notebook
-def test_launcher_runs_a_parameterised_notebook(tmp_path):
-    nb = new_notebook(cells=[
-        new_code_cell("x = 1\nMALLOC = []", metadata={"tags": ["parameters"]}),
-        new_code_cell("print(x * 10)"),
-        new_code_cell("import os; print({k: os.environ.get(k) for k in sorted(MALLOC)})"),
-    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
-                 "language_info": {"name": "python"}})
+def _launch(tmp_path: Path, cells: list, *args: str) -> nbformat.NotebookNode:
+    """Run a notebook of ``cells`` through the launcher as the stages do (papermill ``args``
+    appended); returns the executed notebook."""
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+        "language_info": {"name": "python"}})
     src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, src)
     subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
-                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), "-p", "x", "7",
-                    "-y", json.dumps({"MALLOC": sorted(KERNEL_MALLOC_ENV)})],
+                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), *args],
                    capture_output=True, text=True, check=True)
-    executed = nbformat.read(out, as_version=4)
+    return nbformat.read(out, as_version=4)
+
+
+@pytest.mark.slow  # runs a notebook
+def test_launcher_runs_a_parameterised_notebook(tmp_path):
+    executed = _launch(tmp_path, [
+        new_code_cell("x = 1\nMALLOC = []", metadata={"tags": ["parameters"]}),
+        new_code_cell("print(x * 10)"),
+        new_code_cell("import os; print({k: os.environ.get(k) for k in sorted(MALLOC)})"),
+    ], "-p", "x", "7", "-y", json.dumps({"MALLOC": sorted(KERNEL_MALLOC_ENV)}))
     assert executed.cells[-2].outputs[0]["text"] == "70\n"
     # the kernel was started with the allocator settings
     expected = {k: os.environ.get(k, v) for k, v in sorted(KERNEL_MALLOC_ENV.items())}
@@ -104,17 +110,10 @@ def test_warning_filter_is_appended_once_and_keeps_the_users_filters():
 @pytest.mark.slow  # runs a notebook
 def test_kernels_do_not_warn_about_ipywidgets_and_still_show_progress(tmp_path):
     """tqdm.auto in a kernel without ipywidgets: no "IProgress not found", text bars instead."""
-    nb = new_notebook(cells=[
+    executed = _launch(tmp_path, [
         new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='steps'):\n    pass"),
         new_code_cell("import warnings\nwarnings.warn('another warning')"),
-    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
-                 "language_info": {"name": "python"}})
-    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
-    nbformat.write(nb, src)
-    subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
-                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out)],
-                   capture_output=True, text=True, check=True)
-    executed = nbformat.read(out, as_version=4)
+    ])
     bars, other = ("".join(o.get("text", "") for o in cell.outputs) for cell in executed.cells)
     assert "IProgress" not in bars and "steps: 100%" in bars
     assert "another warning" in other  # only that one warning is filtered
