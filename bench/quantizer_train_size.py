@@ -44,8 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
+from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
 SIZE_ALL = "all"
-HOLM = 0.05  # the level at which the study calls a Holm-adjusted partial p significant
 
 
 def parse_sizes(text: str) -> list[int | str]:
@@ -264,9 +265,9 @@ def main() -> None:
           "the committed ones; shift_in_sd: mean change over the committed values' SD across "
           "models):")
     print(report.round(3).to_string(index=False))
-    survives = report.assign(holm=report["partial_p_holm"] < HOLM,
-                             holm_profile=report["partial_p_holm_profile"] < HOLM)
-    print(f"\nmeasures whose partial r survives Holm at {HOLM}, per quantizer and size:")
+    survives = report.assign(holm=report["partial_p_holm"] < SIGNIFICANCE,
+                             holm_profile=report["partial_p_holm_profile"] < SIGNIFICANCE)
+    print(f"\nmeasures whose partial r survives Holm at {SIGNIFICANCE}, per quantizer and size:")
     quantizer = survives["measure"].str.split("_").str[0]
     for (kind, size), group in survives.groupby([quantizer, "size"], sort=False):
         now = set(group.loc[group["holm"], "measure"])

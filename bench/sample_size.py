@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-HOLM = 0.05  # the level at which the study calls a Holm-adjusted partial p significant
+from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
 
@@ -122,7 +123,7 @@ def study_report(old_table, new_table, old_regression: dict, new_regression: dic
 
 def holm_set(regression: dict) -> set[str]:
     return {name for name, entry in regression["measures"].items()
-            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < HOLM)}
+            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < SIGNIFICANCE)}
 
 
 def main() -> None:
@@ -206,7 +207,7 @@ def main() -> None:
           "shift_in_sd: mean change over the committed values' SD across models):")
     print(report.round(3).to_string(index=False))
     now, before = holm_set(stage.regression), holm_set(old_regression)
-    print(f"\npartial r surviving Holm at {HOLM}: {sorted(now)}")
+    print(f"\npartial r surviving Holm at {SIGNIFICANCE}: {sorted(now)}")
     print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed set")
     lofo_new = stage.regression["leave_one_family_out"]["baseline"]["rmse"]
     lofo_old = old_regression["leave_one_family_out"]["baseline"]["rmse"]

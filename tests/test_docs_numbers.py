@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from latentgeo.analysis.statistics import SIGNIFICANCE
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-HOLM = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def regression() -> dict:
 def holm_survivors(regression: dict) -> set[str]:
     """Measures whose partial r given the controls survives Holm's correction at 5 %."""
     return {name for name, fit in regression["measures"].items()
-            if fit.get("partial_p_holm") is not None and fit["partial_p_holm"] < HOLM}
+            if fit.get("partial_p_holm") is not None and fit["partial_p_holm"] < SIGNIFICANCE}
 
 
 def quoted(pattern: str) -> str:

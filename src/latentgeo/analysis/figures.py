@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from latentgeo.analysis.regression import partial_table, pearson_table
+from latentgeo.analysis.statistics import SIGNIFICANCE
 from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, measure_columns, score_columns
 from latentgeo.errors import LatentgeoError
 from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
@@ -310,7 +311,8 @@ def plot_pearson_r(
 
 def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, label: str) -> Path:
     """Per measure (one row each, strongest |r| on top): its Pearson r with the score (grey) and
-    its partial r given the controls (blue; filled when Holm-adjusted p < 0.05), joined by a line.
+    its partial r given the controls (blue; filled when Holm-adjusted p < ``SIGNIFICANCE``),
+    joined by a line.
 
     A long line towards 0 marks a measure that mostly tracks the controls (e.g. the noise level).
     Measures whose partial r is undefined (too few rows) show r alone, and a note says why. A
@@ -334,7 +336,7 @@ def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, 
     y = np.arange(len(frame))
     r = frame["r"].to_numpy(dtype="float64")
     pr = frame["partial_r"].to_numpy(dtype="float64")
-    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < 0.05)
+    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < SIGNIFICANCE)
     n = sorted({int(v) for v in frame["partial_n"].dropna()})
     n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "")
     with figure_style():
@@ -346,7 +348,7 @@ def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, 
         ax.scatter(r, y, color="0.45", s=16, zorder=2, label="r")
         filled, hollow = defined & significant, defined & ~significant
         ax.scatter(pr[filled], y[filled], color="C0", s=22, zorder=3,
-                   label="partial r, Holm p < 0.05")
+                   label=f"partial r, Holm p < {SIGNIFICANCE:g}")
         ax.scatter(pr[hollow], y[hollow], facecolors="white", edgecolors="C0", s=22, zorder=3,
                    label="partial r, not significant after Holm")
         ax.axvline(0.0, color="0.3", linewidth=0.8)
@@ -368,7 +370,7 @@ PARTIAL_LABELS = 10
 
 def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
     """One panel of :func:`plot_partial_r_vs_r`: partial r (y) against r (x), one point per
-    measure (the :data:`PARTIAL_LABELS` largest |partial r| named), filled when Holm p < 0.05; a
+    measure (the :data:`PARTIAL_LABELS` largest |partial r| named), filled when Holm p < ``SIGNIFICANCE``; a
     note instead when there is no partial r."""
     ax.axline((0.0, 0.0), slope=1.0, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
     ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=0)
@@ -383,11 +385,11 @@ def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
     frame = partial_table(regression)
     controls = ", ".join(regression["controls"]["exprs"])
     defined = frame["partial_r"].notna().to_numpy()
-    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < 0.05) & defined
+    significant = (frame["partial_p_holm"].to_numpy(dtype="float64") < SIGNIFICANCE) & defined
     r = frame["r"].to_numpy(dtype="float64")
     pr = frame["partial_r"].to_numpy(dtype="float64")
     ax.scatter(r[significant], pr[significant], color="C0", s=22, zorder=3,
-               label="Holm p < 0.05")
+               label=f"Holm p < {SIGNIFICANCE:g}")
     ax.scatter(r[defined & ~significant], pr[defined & ~significant], facecolors="white",
                edgecolors="C0", s=22, zorder=3, label="not significant after Holm")
     # Dozens of measures crowd near |r| = 1: name only those that keep the most beyond the controls.
@@ -413,7 +415,7 @@ def plot_partial_r_vs_r(
 ) -> Path:
     """Each measure's partial r given the controls (y) against its r (x), labelled points, the
     diagonal (partial r = r: the controls explain nothing) and the zero lines; a point is filled
-    when its Holm-adjusted partial p < 0.05. A point near the x axis far from the y axis is a
+    when its Holm-adjusted partial p < ``SIGNIFICANCE``. A point near the x axis far from the y axis is a
     measure whose r is the controls' (e.g. the noise level).
 
     ``regression``: a :func:`~latentgeo.analysis.regression.regress` result. ``paper``: optional

@@ -21,6 +21,11 @@ from latentgeo.errors import LatentgeoError
 # Deferred to the functions that use them, so that importing this module stays light: statsmodels.
 
 CONFIDENCE = 0.95
+
+# The family-wise level below which the study calls a Holm-adjusted p-value significant (figures,
+# results document, benchmarks).
+SIGNIFICANCE = 0.05
+
 # The outlier models of the paper's results/linreg_clean.R, as its `outlier_models` lists them.
 # Only the first three are model names; the other four name error columns of that script and match
 # no model. Kept whole so that "MSE without outliers" filters exactly what the script filters.
