@@ -167,3 +167,38 @@ def test_partial_r_vs_r_one_panel_or_beside_the_paper_byte_stable(tmp_path):
     with pytest.raises(LatentgeoError, match="neither a regression result nor a reanalysis"):
         plot_partial_r_vs_r(ours, tmp_path / "bad.png", paper={"table": []}, **kwargs)
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_overlapping_point_labels_are_stacked_apart():
+    """Names of points on the same spot (a measure and its corrected variant) print over each other
+    unless stacked: after stacking no two text boxes overlap, the first keeps its place without a
+    leader line, the others move straight down with one; labels already clear stay put."""
+    from matplotlib.text import Text
+
+    from latentgeo.analysis.figures import _stack_overlapping_labels
+    from latentgeo.plotting import figure_style, new_figure
+
+    with figure_style():
+        fig = new_figure(4.0, 4.0)
+        ax = fig.add_subplot()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        arrow = {"arrowstyle": "-"}
+        names = ["patchiness", "patchiness_corrected", "point_count_kl", "far_away"]
+        spots = [(0.5, 0.5), (0.5, 0.5), (0.51, 0.5), (0.1, 0.1)]
+        labels = [ax.annotate(name, xy, xytext=(3, 2), textcoords="offset points", fontsize=6,
+                              arrowprops=arrow) for name, xy in zip(names, spots)]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        before = [Text.get_window_extent(a, renderer) for a in labels]
+        assert before[0].overlaps(before[1])  # the defect this guards against
+        _stack_overlapping_labels(labels)
+        after = [Text.get_window_extent(a, renderer) for a in labels]
+    for i in range(len(after)):
+        for j in range(i + 1, len(after)):
+            assert not after[i].overlaps(after[j]), (names[i], names[j])
+    assert labels[0].xyann == (3, 2) and not labels[0].arrow_patch.get_visible()
+    assert labels[3].xyann == (3, 2) and not labels[3].arrow_patch.get_visible()
+    for moved in labels[1:3]:
+        assert moved.xyann[0] == 3 and moved.xyann[1] < 2 and moved.arrow_patch.get_visible()
+    assert labels[2].xyann[1] < labels[1].xyann[1]  # stacked below the one placed before it

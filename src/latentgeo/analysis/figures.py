@@ -368,10 +368,45 @@ def plot_partial_vs_r(regression: dict, path: str | os.PathLike, *, title: str, 
 PARTIAL_LABELS = 10
 
 
-def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
+def _stack_overlapping_labels(labels, gap_points: float = 0.5) -> None:
+    """Move point labels (annotations at an offset in points) down until none overlaps another.
+
+    Measures that move alike sit on the same spot (a patchiness and its corrected variant), and
+    their names then print over each other. Labels are placed top to bottom in the order given
+    within equal heights; each one that would overlap a label already placed steps down by its own
+    height until it is clear, its leader line pointing back to its point. Deterministic, and only
+    the offsets change: the points stay where they are. Needs a drawn figure (the labels' extents).
+    """
+    if not labels:
+        return
+    from matplotlib.text import Text
+
+    renderer = labels[0].figure.canvas.get_renderer()
+    points_per_pixel = 72.0 / labels[0].figure.dpi
+
+    def text_box(label):  # the text alone: an annotation's own extent includes its leader line
+        return Text.get_window_extent(label, renderer)
+
+    placed = []
+    for label in sorted(labels, key=lambda a: -text_box(a).y1):
+        box = text_box(label)
+        step = box.height * points_per_pixel + gap_points
+        moved = False
+        for _ in range(len(labels)):
+            if not any(box.overlaps(other) for other in placed):
+                break
+            x, y = label.xyann
+            label.xyann = (x, y - step)
+            box, moved = text_box(label), True
+        if label.arrow_patch is not None:
+            label.arrow_patch.set_visible(moved)  # a leader line only where a label left its point
+        placed.append(box)
+
+
+def _partial_vs_r_panel(ax, regression: dict, name: str) -> list:
     """One panel of :func:`plot_partial_r_vs_r`: partial r (y) against r (x), one point per
-    measure (the :data:`PARTIAL_LABELS` largest |partial r| named), filled when Holm p < ``SIGNIFICANCE``; a
-    note instead when there is no partial r."""
+    measure (the :data:`PARTIAL_LABELS` largest |partial r| named), filled when Holm p <
+    ``SIGNIFICANCE``; a note instead when there is no partial r. Returns the name labels."""
     ax.axline((0.0, 0.0), slope=1.0, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
     ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=0)
     ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=0)
@@ -381,7 +416,7 @@ def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
     ax.set_xlabel(f"r with {regression.get('score', 'the score')}")
     if not regression.get("controls"):
         ax.set_title(f"{name}\n(no controls: partial r not computed)", fontsize=8)
-        return
+        return []
     frame = partial_table(regression)
     controls = ", ".join(regression["controls"]["exprs"])
     defined = frame["partial_r"].notna().to_numpy()
@@ -394,14 +429,22 @@ def _partial_vs_r_panel(ax, regression: dict, name: str) -> None:
                edgecolors="C0", s=22, zorder=3, label="not significant after Holm")
     # Dozens of measures crowd near |r| = 1: name only those that keep the most beyond the controls.
     order = np.argsort(-np.abs(np.where(defined, pr, 0.0)), kind="stable")[:PARTIAL_LABELS]
-    for i in order[defined[order]]:
-        ax.annotate(frame["measure"].iloc[i], (r[i], pr[i]), xytext=(3, 2), textcoords="offset points",
-                    fontsize=5.5)
+    # Names of points near the right edge go to their left, where the axes have room for them.
+    labels = [
+        ax.annotate(frame["measure"].iloc[i], (r[i], pr[i]), textcoords="offset points",
+                    xytext=(-3, 2) if r[i] > 0.5 else (3, 2), ha="right" if r[i] > 0.5 else "left",
+                    fontsize=5.5, arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.4,
+                                              "shrinkA": 0, "shrinkB": 2})
+        for i in order[defined[order]]
+    ]
+    for label in labels:
+        label.set_in_layout(False)  # labels must not squeeze the panels
     n = sorted({int(v) for v in frame["partial_n"].dropna()})
     n_text = f"n = {n[0]}" if len(n) == 1 else (f"n = {n[0]}–{n[-1]}" if n else "no partial r defined")
     ax.set_ylabel(f"partial r given {controls}")
     ax.set_title(f"{name} ({n_text}; {int(defined.sum())} of {len(frame)} measures)", fontsize=8)
     ax.legend(loc="lower right", fontsize=6)
+    return labels
 
 
 def plot_partial_r_vs_r(
@@ -415,8 +458,9 @@ def plot_partial_r_vs_r(
 ) -> Path:
     """Each measure's partial r given the controls (y) against its r (x), labelled points, the
     diagonal (partial r = r: the controls explain nothing) and the zero lines; a point is filled
-    when its Holm-adjusted partial p < ``SIGNIFICANCE``. A point near the x axis far from the y axis is a
-    measure whose r is the controls' (e.g. the noise level).
+    when its Holm-adjusted partial p < ``SIGNIFICANCE``; overlapping names are stacked (leader
+    lines to their points). A point near the x axis far from the y axis is a measure whose r is the
+    controls' (e.g. the noise level).
 
     ``regression``: a :func:`~latentgeo.analysis.regression.regress` result. ``paper``: optional
     second result drawn beside it on the same axes: a ``regress`` result or the reanalysis JSON
@@ -434,7 +478,9 @@ def plot_partial_r_vs_r(
     with figure_style():
         fig = new_figure(5.6 * len(results), 6.0)
         axes = fig.subplots(1, len(results), squeeze=False)[0]
-        for ax, result, name in zip(axes, results, names):
-            _partial_vs_r_panel(ax, result, name)
+        labels = [_partial_vs_r_panel(ax, result, name) for ax, result, name in zip(axes, results, names)]
         fig.suptitle(f"{title}\n{label}")
+        fig.canvas.draw()  # the final layout: where the labels will be drawn
+        for panel_labels in labels:
+            _stack_overlapping_labels(panel_labels)
         return save_figure(fig, path)
