@@ -101,10 +101,12 @@ def test_bad_inputs_are_refused(table, regression, tmp_path):
     [
         ([0.0, 0.5, 1.0, 2.0, 10.0, 100.0], [0.0, 1.0, 10.0, 100.0]),  # 0.1 would sit on 0
         ([0.0, 0.01, 0.1, 1.0], [0.0, 0.01, 0.1, 1.0]),
-        ([0.0, 3.0, 25.0], [0.0, 10.0]),
+        ([0.0, 0.5, 3.0, 25.0, 50.0, 100.0], [0.0, 1.0, 10.0, 100.0]),
+        ([0.0, 1.0, 2.0, 4.0, 8.0], [0.0, 1.0, 2.0, 4.0, 8.0]),  # a small grid: each level
+        ([0.0, 3.0, 25.0], [0.0, 3.0, 25.0]),
     ],
 )
-def test_alpha_axis_ticks_are_zero_and_decades_of_the_log_part(alphas, ticks):
+def test_alpha_axis_ticks_are_zero_and_the_levels_or_decades_of_the_log_part(alphas, ticks):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,3 +204,40 @@ def test_overlapping_point_labels_are_stacked_apart():
     for moved in labels[1:3]:
         assert moved.xyann[0] == 3 and moved.xyann[1] < 2 and moved.arrow_patch.get_visible()
     assert labels[2].xyann[1] < labels[1].xyann[1]  # stacked below the one placed before it
+
+
+def _two_families(table: pd.DataFrame) -> pd.DataFrame:
+    """The fixture's table twice, as two families of base models with their non-standard models."""
+    parts = []
+    for base, shift in (("enc-a", 0.0), ("enc-b", 0.3)):
+        part = table.copy()
+        part["model"] = [f"{base}-{m.removeprefix('m-')}" for m in part["model"]]
+        part["base_model"] = base
+        for column in ("score_average", "lsq_patchiness"):
+            part[column] = part[column] + shift
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_families_get_their_own_lines_and_panels(table, tmp_path):
+    """With several base models, the α figures draw each family apart (the measures: a colour
+    each, the scores: a panel each) and each non-standard model in its family's colour, in a line
+    style per kind; a table without the column is one family."""
+    from PIL import Image
+
+    from latentgeo.analysis.figures import _base_models, _nonstandard_kind, _nonstandard_lines
+
+    both = _two_families(table)
+    assert _base_models(both) == ["enc-a", "enc-b"] and _base_models(table) == [None]
+    others = both[both["family"] == "non-standard"]
+    assert [_nonstandard_kind(row) for _, row in others.iterrows()] == ["untrained", "shuffled"] * 2
+    lines = _nonstandard_lines(both, {"enc-a": "red", "enc-b": "blue"})
+    assert [(colour, kind) for _, colour, _, kind in lines] == [
+        ("red", "untrained"), ("red", "shuffled"), ("blue", "untrained"), ("blue", "shuffled")]
+    assert lines[0][2] == lines[2][2] != lines[1][2]  # one style per kind, whatever the family
+    one = Image.open(plot_score_vs_alpha(table, tmp_path / "one.png", **LABEL)).size
+    two = Image.open(plot_score_vs_alpha(both, tmp_path / "two.png", **LABEL)).size
+    assert two[1] == one[1] and two[0] > 1.5 * one[0]  # a panel per family, side by side
+    pooled = plot_measures_vs_alpha(both.drop(columns="base_model"), tmp_path / "pooled.png", **LABEL)
+    apart = plot_measures_vs_alpha(both, tmp_path / "apart.png", **LABEL)
+    assert pooled.read_bytes() != apart.read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,9 +36,34 @@ def _title(fig, title: str, suite: str, profile: str, note: str | None) -> None:
     fig.suptitle(f"{title}\n{provenance(suite, profile, note)}")
 
 
+# A grid of at most this many positive noise levels gets a tick at each; a denser one at decades.
+ALPHA_LEVEL_TICKS = 4
+
+
+def _alpha_ticks(alphas: np.ndarray) -> list[float]:
+    """Ticks of a symlog α scale (linear up to the smallest positive level): 0, then each level of
+    a small grid or the decades inside the logarithmic part (a decade below the threshold would sit
+    on the 0 tick)."""
+    positive = alphas[np.isfinite(alphas) & (alphas > 0)]
+    if not positive.size:
+        return [0.0]
+    levels = sorted({float(a) for a in positive})
+    if len(levels) <= ALPHA_LEVEL_TICKS:
+        return [0.0, *levels]
+    low, high = math.floor(math.log10(levels[0])), math.ceil(math.log10(levels[-1]))
+    return [0.0, *(10.0**k for k in range(low, high + 1) if levels[0] <= 10.0**k <= levels[-1] * 1.4)]
+
+
+def _plain_numbers(axis) -> None:
+    """Tick labels as plain numbers (1, 10, 0.5), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
 def _alpha_axis(ax, alphas: np.ndarray) -> None:
     """α axis in percent, logarithmic above the smallest positive level so 0 stays visible."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter
+    from matplotlib.ticker import FixedLocator
 
     positive = alphas[np.isfinite(alphas) & (alphas > 0)]
     if positive.size:
@@ -45,12 +71,8 @@ def _alpha_axis(ax, alphas: np.ndarray) -> None:
         ax.set_xscale("symlog", linthresh=linthresh)
         # No negative half: α ≥ 0. A little room left of 0 and right of the largest level.
         ax.set_xlim(-0.25 * linthresh, float(positive.max()) * 1.4)
-        # Ticks at 0 and at the decades inside the logarithmic part, written as plain numbers:
-        # a decade below the threshold would sit on top of the 0 tick.
-        low, high = math.floor(math.log10(linthresh)), math.ceil(math.log10(positive.max()))
-        decades = [10.0**k for k in range(low, high + 1) if linthresh <= 10.0**k <= positive.max() * 1.4]
-        ax.xaxis.set_major_locator(FixedLocator([0.0, *decades]))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_major_locator(FixedLocator(_alpha_ticks(alphas)))
+        _plain_numbers(ax.xaxis)
     ax.set_xlabel("noise level α (%)")
 
 
@@ -70,6 +92,41 @@ def _nonstandard(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["family"] == NONSTANDARD]
 
 
+def _base_models(table: pd.DataFrame) -> list:
+    """The families of perturbed models (``base_model``) in order of first appearance; [None] for a
+    table without the column (one family)."""
+    if "base_model" not in table.columns or table["base_model"].isna().all():
+        return [None]
+    return list(dict.fromkeys(table["base_model"].dropna()))
+
+
+def _nonstandard_kind(row: pd.Series) -> str:
+    """What a non-standard model is, from its id: ``minilm-l6-untrained-s1`` of base ``minilm-l6``
+    is ``untrained`` (the whole id when it does not have that form)."""
+    model, base = str(row["model"]), row.get("base_model")
+    kind = model.removeprefix(f"{base}-") if isinstance(base, str) else model
+    return re.sub(r"-s\d+$", "", kind) or model
+
+
+# Non-standard models: one line style per kind, in the colour of their family.
+NONSTANDARD_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+
+
+def _nonstandard_lines(table: pd.DataFrame, colours: dict) -> list[tuple[pd.Series, object, object, str]]:
+    """(row, colour, line style, kind) for each non-standard model of the table: the colour of its
+    family (grey if its family has none), a line style per kind."""
+    others = _nonstandard(table)
+    kinds = list(dict.fromkeys(_nonstandard_kind(row) for _, row in others.iterrows()))
+    styles = {kind: NONSTANDARD_STYLES[i % len(NONSTANDARD_STYLES)] for i, kind in enumerate(kinds)}
+    lines = []
+    for _, row in others.iterrows():
+        family = row.get("base_model") if "base_model" in others.columns else None
+        colour = colours.get(family, colours.get(None, "0.35"))
+        kind = _nonstandard_kind(row)
+        lines.append((row, colour, styles[kind], kind))
+    return lines
+
+
 def _grid(n: int, ncols: int) -> tuple[int, int]:
     ncols = max(1, min(ncols, n))
     return math.ceil(n / ncols), ncols
@@ -87,10 +144,11 @@ def plot_score_vs_alpha(
     seed: int = 0,
     note: str | None = None,
 ) -> Path:
-    """Score of every task and their average vs. α (mean over seeds, seeded 95 % bootstrap band).
+    """Score of every task and their average vs. α, one panel per family (``base_model``; shared
+    score axis): the mean over the noise seeds with a seeded 95 % bootstrap band.
 
-    The non-standard models, which have no α, are drawn as dotted horizontal lines at their
-    average score.
+    The family's non-standard models, which have no α, are grey horizontal lines at their average
+    score, one line style per kind.
     """
     import seaborn as sns
 
@@ -99,30 +157,68 @@ def plot_score_vs_alpha(
     scores = [c for c in score_columns(table) if c != SCORE_NORMALISED]
     if not scores:
         raise LatentgeoError("the table has no score_* columns")
+    from matplotlib.lines import Line2D
+
     rows = _swept(table)
-    long = rows.melt(id_vars=["model", "alpha"], value_vars=scores, var_name="task", value_name="score")
+    families = _base_models(table)
+    id_columns = ["model", "alpha"] + ([] if families == [None] else ["base_model"])
+    long = rows.melt(id_vars=id_columns, value_vars=scores, var_name="task", value_name="score")
     long["task"] = long["task"].str.removeprefix("score_")
     tasks = [c.removeprefix("score_") for c in scores]
     colours = sns.color_palette("tab10", len(tasks))
     palette = {t: (0.0, 0.0, 0.0) if t == "average" else colours[i] for i, t in enumerate(tasks)}
+    lines = _nonstandard_lines(table, dict.fromkeys(families, "0.35"))
     with figure_style():
-        fig = new_figure(7.0, 4.4)
-        ax = fig.add_subplot()
-        sns.lineplot(
-            data=long, x="alpha", y="score", hue="task", hue_order=tasks, palette=palette,
-            errorbar=CI, n_boot=N_BOOT, seed=seed, marker="o", markersize=4, ax=ax,
-        )
-        if SCORE_AVERAGE in table.columns:
-            # Labelled in the legend, not on the plot: their levels are often close together.
-            styles = (":", "--", "-.")
-            for i, (_, row) in enumerate(_nonstandard(table).iterrows()):
-                ax.axhline(row[SCORE_AVERAGE], color="0.35", linestyle=styles[i % len(styles)],
-                           linewidth=1, label=f"{row['model']}\n(non-standard, average)")
-        _alpha_axis(ax, rows["alpha"].to_numpy())
-        ax.set_ylabel("score (task metric)")
-        ax.legend(title="task", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig = new_figure(1.8 + 4.2 * len(families), 4.4)
+        axes = fig.subplots(1, len(families), sharey=True, squeeze=False)[0]
+        for ax, family in zip(axes, families):
+            mine = long if family is None else long[long["base_model"] == family]
+            sns.lineplot(
+                data=mine, x="alpha", y="score", hue="task", hue_order=tasks, palette=palette,
+                errorbar=CI, n_boot=N_BOOT, seed=seed, marker="o", markersize=4, legend=False, ax=ax,
+            )
+            if SCORE_AVERAGE in table.columns:
+                # Labelled in the legend, not on the plot: their levels are often close together.
+                for row, colour, style, kind in lines:
+                    if family is None or row.get("base_model") == family:
+                        ax.axhline(row[SCORE_AVERAGE], color=colour, linestyle=style, linewidth=1,
+                                   label=f"{kind}\n(non-standard, average)")
+            _alpha_axis(ax, rows["alpha"].to_numpy())
+            ax.set_ylabel("score (task metric)")
+            if family is not None:
+                ax.set_title(str(family))
+        legend = {task: Line2D([], [], color=palette[task], marker="o", markersize=4) for task in tasks}
+        for ax in axes:  # each kind of non-standard model once, whichever panels show it
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+        axes[-1].legend(legend.values(), legend.keys(), title="task", loc="upper left",
+                        bbox_to_anchor=(1.01, 1.0))
         _title(fig, "Downstream score vs. noise level", suite, profile, note)
         return save_figure(fig, path)
+
+
+def _family_hue(families: list, colours: dict) -> dict:
+    """seaborn's keywords for one line per family, or one colour for a single family."""
+    if families == [None]:
+        return {"color": colours[None]}
+    return {"hue": "base_model", "hue_order": families, "palette": colours}
+
+
+def _family_legend(fig, families: list, colours: dict, lines: list) -> None:
+    """One legend under the panels: a line per family (when there are several), a line style per
+    kind of non-standard model."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    if families != [None]:
+        for family in families:
+            handles.append(Line2D([], [], color=colours[family], marker="o", markersize=3))
+            labels.append(str(family))
+    for kind, style in dict.fromkeys((kind, style) for _, _, style, kind in lines):
+        handles.append(Line2D([], [], color="0.35", linestyle=style, linewidth=1))
+        labels.append(f"{kind} (non-standard)")
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)))
 
 
 def plot_measures_vs_alpha(
@@ -136,10 +232,11 @@ def plot_measures_vs_alpha(
     ncols: int = 4,
     note: str | None = None,
 ) -> Path:
-    """A grid with one panel per measure vs. α (mean over seeds, seeded 95 % bootstrap band).
+    """A grid with one panel per measure vs. α: one line per family (``base_model``), the mean over
+    the noise seeds with a seeded 95 % bootstrap band.
 
-    ``measures`` defaults to every measure column with a value. Non-standard models are dashed
-    horizontal lines, one colour per model.
+    ``measures`` defaults to every measure column with a value. Non-standard models are horizontal
+    lines in their family's colour, one line style per kind (untrained, shuffled, ...).
     """
     import seaborn as sns
 
@@ -151,32 +248,33 @@ def plot_measures_vs_alpha(
         raise LatentgeoError(f"measure columns {missing} are not in the table")
     if not measures:
         raise LatentgeoError("no measure columns to plot")
-    others = _nonstandard(table)
-    colours = sns.color_palette("Set1", max(1, len(others)) + 1)[1:]
+    families = _base_models(table)
+    colours = dict(zip(families, sns.color_palette("tab10", len(families))))
+    lines = _nonstandard_lines(table, colours)
     nrows, ncols = _grid(len(measures), ncols)
     with figure_style():
         fig = new_figure(2.9 * ncols, 2.3 * nrows + 0.8)
         axes = fig.subplots(nrows, ncols, squeeze=False)
-        handles = {}
         for ax, measure in zip(axes.flat, measures):
             sns.lineplot(
                 data=rows, x="alpha", y=measure, errorbar=CI, n_boot=N_BOOT, seed=seed,
-                marker="o", markersize=3, color="C0", ax=ax,
+                marker="o", markersize=3, legend=False, ax=ax, **_family_hue(families, colours),
             )
-            for colour, (_, row) in zip(colours, others.iterrows()):
+            for row, colour, style, _ in lines:
                 if pd.notna(row[measure]):
-                    line = ax.axhline(row[measure], color=colour, linestyle="--", linewidth=1)
-                    handles.setdefault(str(row["model"]), line)
+                    ax.axhline(row[measure], color=colour, linestyle=style, linewidth=1)
             _alpha_axis(ax, rows["alpha"].to_numpy())
             ax.set_title(measure)
             ax.set_ylabel("")
         for ax in list(axes.flat)[len(measures):]:
             ax.set_visible(False)
-        if handles:
-            fig.legend(list(handles.values()), list(handles), loc="outside lower center",
-                       ncols=min(4, len(handles)), title="non-standard models")
+        _family_legend(fig, families, colours, lines)
         _title(fig, "Geometric measures vs. noise level", suite, profile, note)
         return save_figure(fig, path)
+
+
+# Markers of the held-out models in the score-vs-measure panels, one per model, in table order.
+HELD_MARKERS = ("X", "P", "D", "s", "^", "v", "*", "h")
 
 
 def _fit_mask(table: pd.DataFrame, regression: dict) -> pd.Series:
@@ -202,8 +300,8 @@ def plot_score_vs_top_measures(
     """The score against the ``k`` measures with the largest |r|, with the OLS line.
 
     Points of the fit are coloured by α; the band is seaborn's seeded 95 % bootstrap interval of
-    the line; held-out (non-standard) models are red crosses, labelled. Panel titles give r with
-    its CI and n from ``regression``.
+    the line; held-out (non-standard) models are red markers, one shape per model, named in the
+    legend. Panel titles give r with its CI and n from ``regression``.
     """
     import seaborn as sns
     from matplotlib.colors import SymLogNorm
@@ -227,7 +325,7 @@ def plot_score_vs_top_measures(
     with figure_style():
         fig = new_figure(3.2 * ncols + (0.8 if has_alpha else 0), 3.0 * nrows + 0.7)
         axes = fig.subplots(nrows, ncols, squeeze=False)
-        mappable = held_marker = None
+        mappable, held_markers = None, {}
         for ax, measure in zip(axes.flat, top):
             used = table[[score, measure]].notna().all(axis=1)
             fit_rows = table[fit_mask & used]
@@ -243,16 +341,10 @@ def plot_score_vs_top_measures(
                 )
             else:
                 ax.scatter(fit_rows[measure], fit_rows[score], color="C0", s=18, zorder=3)
-            if not held.empty:
-                held_marker = ax.scatter(held[measure], held[score], marker="X", color="C3", s=45,
-                                         zorder=4)
-                for i, (_, row) in enumerate(held.iterrows()):
-                    text = ax.annotate(
-                        str(row.get("model", "")), (row[measure], row[score]),
-                        xytext=(-4, 4 + 8 * (i % 2)), textcoords="offset points", ha="right",
-                        fontsize=6, color="C3",
-                    )
-                    text.set_in_layout(False)  # labels must not squeeze the panels
+            for _, row in held.iterrows():  # named in the legend: their ids are too long for the panels
+                shape = HELD_MARKERS[len(held_markers) % len(HELD_MARKERS)]
+                marker = held_markers.setdefault(str(row["model"]), shape)
+                ax.scatter(row[measure], row[score], marker=marker, color="C3", s=40, zorder=4)
             ax.margins(x=0.1, y=0.1)
             fit = regression["measures"][measure]
             ax.set_title(
@@ -264,10 +356,16 @@ def plot_score_vs_top_measures(
         for ax in list(axes.flat)[len(top):]:
             ax.set_visible(False)
         if mappable is not None:
-            fig.colorbar(mappable, ax=axes, label="noise level α (%)", shrink=0.8)
-        if held_marker is not None:
-            fig.legend([held_marker], ["held out: non-standard models (not in the fit)"],
-                       loc="outside lower center")
+            colorbar = fig.colorbar(mappable, ax=axes, label="noise level α (%)", shrink=0.8)
+            colorbar.set_ticks(_alpha_ticks(alphas))
+            _plain_numbers(colorbar.ax.yaxis)
+        if held_markers:
+            from matplotlib.lines import Line2D
+
+            handles = [Line2D([], [], marker=m, color="C3", linestyle="", markersize=6)
+                       for m in held_markers.values()]
+            fig.legend(handles, list(held_markers), loc="outside lower center",
+                       ncols=min(4, len(handles)), title="held out: non-standard models (not in the fit)")
         _title(fig, f"{score} vs. the {len(top)} strongest measures (OLS, 95 % band)", suite,
                profile, note)
         return save_figure(fig, path)
