@@ -10,8 +10,11 @@ onto the unperturbed base's (``stitch``), and writes deterministic JSON:
      "sweep": [{quantizer, m, nbits, k, n_sequences, n, ...cell measures}, ...]}
 
 ``sweep`` (with ``measures.sweep`` in the profile) holds the cell measures at other numbers of bins
-and on smaller samples (:mod:`latentgeo.geometry.measures.sweep`); its first row is the main
-setting on the whole sample, copied from the main section.
+and on smaller samples (:mod:`latentgeo.geometry.measures.sweep`), each row over the sweep's own
+quantizer seeds. The row of the main setting on the whole sample is the main section's values only
+when the sweep runs as many seeds as the main measures; otherwise it is measured again with the
+sweep's seeds (the default profile: one seed, FAISS's default, against the main section's three),
+so that every point of the sweep rests on the same number of quantizer starts.
 """
 
 from __future__ import annotations
