@@ -14,6 +14,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
 from latentgeo.run_notebook import (
+    KERNEL_ARGUMENTS,
     KERNEL_MALLOC_ENV,
     KERNEL_WARNING_FILTER,
     UNUSED_OPTIONAL_MODULES,
@@ -50,23 +51,23 @@ def test_blocked_modules_fail_to_import_and_papermill_still_imports():
     assert out["loaded"] == []  # none of them was imported behind the block
 
 
-def _launch(tmp_path: Path, cells: list, *args: str) -> nbformat.NotebookNode:
+def _launch(tmp_path: Path, cells: list, *args: str) -> tuple[nbformat.NotebookNode, str]:
     """Run a notebook of ``cells`` through the launcher as the stages do (papermill ``args``
-    appended); returns the executed notebook."""
+    appended); returns the executed notebook and the launcher's stderr."""
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
         "language_info": {"name": "python"}})
     src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, src)
-    subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
-                    "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), *args],
-                   capture_output=True, text=True, check=True)
-    return nbformat.read(out, as_version=4)
+    run = subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", "--kernel", "python3",
+                          "--log-level", "WARNING", "--no-progress-bar", str(src), str(out), *args],
+                         capture_output=True, text=True, check=True)
+    return nbformat.read(out, as_version=4), run.stderr
 
 
 @pytest.mark.slow  # runs a notebook
 def test_launcher_runs_a_parameterised_notebook(tmp_path):
-    executed = _launch(tmp_path, [
+    executed, stderr = _launch(tmp_path, [
         new_code_cell("x = 1\nMALLOC = []", metadata={"tags": ["parameters"]}),
         new_code_cell("print(x * 10)"),
         new_code_cell("import os; print({k: os.environ.get(k) for k in sorted(MALLOC)})"),
@@ -75,6 +76,8 @@ def test_launcher_runs_a_parameterised_notebook(tmp_path):
     # the kernel was started with the allocator settings
     expected = {k: os.environ.get(k, v) for k, v in sorted(KERNEL_MALLOC_ENV.items())}
     assert executed.cells[-1].outputs[0]["text"] == f"{expected}\n"
+    # the kernel's start-up log (ipykernel's unencrypted-loopback warning) stays out of the output
+    assert "without encryption" not in stderr and "IPKernelApp" not in stderr
     failed = subprocess.run([sys.executable, "-m", "latentgeo.run_notebook", str(tmp_path / "nope.ipynb"),
                              str(tmp_path / "o.ipynb")], capture_output=True, text=True)
     assert failed.returncode != 0 and "nope.ipynb" in failed.stderr
@@ -110,10 +113,29 @@ def test_warning_filter_is_appended_once_and_keeps_the_users_filters():
 @pytest.mark.slow  # runs a notebook
 def test_kernels_do_not_warn_about_ipywidgets_and_still_show_progress(tmp_path):
     """tqdm.auto in a kernel without ipywidgets: no "IProgress not found", text bars instead."""
-    executed = _launch(tmp_path, [
+    executed, _ = _launch(tmp_path, [
         new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(3), desc='steps'):\n    pass"),
         new_code_cell("import warnings\nwarnings.warn('another warning')"),
     ])
     bars, other = ("".join(o.get("text", "") for o in cell.outputs) for cell in executed.cells)
     assert "IProgress" not in bars and "steps: 100%" in bars
     assert "another warning" in other  # only that one warning is filtered
+
+
+def test_kernels_get_the_launchers_arguments():
+    """papermill's default engine, as the launcher sets it, hands the kernel arguments to nbclient
+    (which appends them to the kernel's command line); a caller's own arguments win."""
+    code = (
+        "import json\n"
+        "from latentgeo.run_notebook import use_kernel_arguments\n"
+        "use_kernel_arguments()\n"
+        "from papermill.engines import NBClientEngine, papermill_engines\n"
+        "seen = []\n"
+        "NBClientEngine.execute_managed_notebook = classmethod(lambda cls, nb, k, **kw: seen.append(kw))\n"
+        "engine = papermill_engines.get_engine(None)\n"
+        "engine.execute_managed_notebook(None, 'python3')\n"
+        "engine.execute_managed_notebook(None, 'python3', extra_arguments=['--mine'])\n"
+        "print(json.dumps([engine is papermill_engines.get_engine('nbclient'), seen]))\n"
+    )
+    same, seen = json.loads(_python(code).stdout)
+    assert same and seen == [{"extra_arguments": list(KERNEL_ARGUMENTS)}, {"extra_arguments": ["--mine"]}]

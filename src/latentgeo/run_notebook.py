@@ -12,7 +12,8 @@ names them; IRI strings go unchecked). Importing papermill drops from ~2 s to ~0
 The launcher also sets :data:`KERNEL_MALLOC_ENV` for the kernels it starts (see there): glibc's
 allocator then keeps freed memory for reuse instead of handing large blocks back to the system,
 which each fine-tuning step otherwise pays for in page faults. And it silences, in the kernels
-only, tqdm's warning that ipywidgets is missing (:data:`KERNEL_WARNING_FILTER`).
+only, tqdm's warning that ipywidgets is missing (:data:`KERNEL_WARNING_FILTER`) and the kernel's
+start-up warning about its unencrypted local connection (:data:`KERNEL_ARGUMENTS`).
 
 The arguments are papermill's own (``python -m latentgeo.run_notebook --help``); only local paths
 are supported, which is all ``dvc.yaml`` passes.
@@ -64,6 +65,30 @@ def set_kernel_warning_filter(environ: MutableMapping[str, str] = os.environ) ->
     return environ["PYTHONWARNINGS"]
 
 
+# Command-line arguments of every kernel the launcher starts (nbclient's ``extra_arguments``).
+# ipykernel 7 logs at each start that the kernel "is running over TCP without encryption": it
+# talks to papermill on the loopback interface, every message signed with the connection file's
+# key, as Jupyter kernels always have, and the warning came once per stage into the output of
+# `dvc repro`. The kernel application's own log is kept to errors; what the notebook's code warns
+# or prints goes to its cells' outputs, not to this log, and is unaffected.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
+def use_kernel_arguments(arguments: tuple[str, ...] = KERNEL_ARGUMENTS) -> None:
+    """Make papermill's default engine (nbclient) start each kernel with ``arguments`` appended to
+    its command line. Affects this process's papermill only."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class KernelArgumentsEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            kwargs.setdefault("extra_arguments", list(arguments))
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(None, KernelArgumentsEngine)  # the engine papermill's CLI uses
+    papermill_engines.register("nbclient", KernelArgumentsEngine)
+
+
 def set_kernel_malloc_env(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Put :data:`KERNEL_MALLOC_ENV` into ``environ`` where unset; returns what it set."""
     added = {k: v for k, v in KERNEL_MALLOC_ENV.items() if k not in environ}
@@ -88,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     block_unused_imports()
     set_kernel_malloc_env()  # read by glibc when each kernel process starts
     set_kernel_warning_filter()  # read by Python when each kernel process starts
+    use_kernel_arguments()
     from papermill.cli import papermill
 
     papermill.main(args=sys.argv[1:] if argv is None else argv, prog_name="python -m latentgeo.run_notebook")
