@@ -160,7 +160,7 @@ def plot_score_vs_alpha(
     from matplotlib.lines import Line2D
 
     rows = _swept(table)
-    families = _base_models(table)
+    families = _base_models(rows)  # families with a noise sweep
     id_columns = ["model", "alpha"] + ([] if families == [None] else ["base_model"])
     long = rows.melt(id_vars=id_columns, value_vars=scores, var_name="task", value_name="score")
     long["task"] = long["task"].str.removeprefix("score_")
@@ -248,7 +248,7 @@ def plot_measures_vs_alpha(
         raise LatentgeoError(f"measure columns {missing} are not in the table")
     if not measures:
         raise LatentgeoError("no measure columns to plot")
-    families = _base_models(table)
+    families = _base_models(rows)  # families with a noise sweep
     colours = dict(zip(families, sns.color_palette("tab10", len(families))))
     lines = _nonstandard_lines(table, colours)
     nrows, ncols = _grid(len(measures), ncols)
