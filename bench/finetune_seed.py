@@ -1,0 +1,241 @@
+"""Benchmark: how much of the downstream score is the fine-tuning seed, and what it does to the study.
+
+The default profile fine-tunes each model once per task (``finetune.seed``: 0). The seed picks
+the 400 training examples, the classification head's initial weights and the batch order, and
+(through ``seed + 1``) the 200 scored validation examples. This script fine-tunes every model of
+the profile on every task again at other seeds, with the stage's own function
+(:func:`latentgeo.stages.finetune.finetune_task`, the profile's settings but the seed), and asks:
+
+1. how far one model's score moves between seeds, against how far the models are apart: per task
+   and for the suite averages, the SD of a single run (pooled over models: the root mean square
+   of the seed-to-seed differences over √2) against the SD across the swept models, and the
+   correlation of the models' scores between seeds;
+2. what that does to the regression (:func:`latentgeo.analysis.regression.regress`, the profile's
+   score, controls and grouping, on the committed measures): per measure r, partial r given the
+   controls, Holm-adjusted partial p and leave-one-family-out RMSE at the committed seed, at each
+   other seed, and on the mean score over all the seeds.
+
+First it reruns the first model's tasks at the committed seed: the scores must come out as
+committed (same machine, same code), which shows the runs are the stage's own.
+
+Resumable: a run whose JSON exists in ``--work-dir`` is not redone (``--analyse-only`` runs none).
+
+    python bench/finetune_seed.py [--params params.yaml] [--seeds 1] [--workers 2]
+        [--work-dir bench-out/finetune_seed] [--csv REPORT] [--analyse-only]
+
+Needs the profile's models (``latentgeo repro perturb``), its task data (``latentgeo data get``)
+and its committed results (``results/finetune``, ``results/measures``, ``results/regression.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
+COMPARED = ("r", "partial_r", "partial_p_holm")
+
+
+def finetune_job(job: dict) -> dict:
+    """In a worker: one model fine-tuned on one task at one seed, as the finetune stage runs it."""
+    from latentgeo.config.schema import load_params
+    from latentgeo.downstream.finetune import FinetuneSettings
+    from latentgeo.stages.finetune import finetune_task
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()  # one line per run in this script's output, not the stage's bars
+    transformers.logging.set_verbosity_error()
+    settings = FinetuneSettings.from_params(load_params(job["params"]).finetune, seed=job["seed"])
+    start = time.process_time()
+    result = finetune_task(job["model_dir"], job["task"], job["data_dir"], job["out"], settings,
+                           show_progress=False)
+    return {**{k: job[k] for k in ("model", "task", "seed")}, "score": result["score"],
+            "cpu_s": time.process_time() - start}
+
+
+def run_pool(jobs: list[dict], workers: int) -> list[dict]:
+    """``finetune_job`` on every job in ``workers`` fresh processes of one thread each (spawned,
+    so that they start with the stage launcher's allocator settings, as the stages do)."""
+    from latentgeo.run_notebook import set_kernel_malloc_env
+
+    if not jobs:
+        return []
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
+    set_kernel_malloc_env()  # read by glibc when each worker process starts
+    start, done = time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, row in enumerate(pool.map(finetune_job, jobs), 1):
+            done.append(row)
+            print(f"  [{i:3d}/{len(jobs)}] seed {row['seed']} {row['model']:45s} {row['task']:20s} "
+                  f"{row['score']:7.4f} {row['cpu_s']:5.0f} CPU-s {time.perf_counter() - start:6.0f} s",
+                  flush=True)
+    return done
+
+
+def score_noise(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.DataFrame":
+    """Per score column: the SD of a single run (pooled over the swept models: RMS of the
+    differences between two seeds / √2, averaged over the seed pairs), the SD across the swept
+    models at the committed seed, their ratio, and the smallest Pearson r of the models' scores
+    between two seeds."""
+    import itertools
+
+    import pandas as pd
+
+    seeds = sorted(tables)
+    swept = {s: t[t["alpha"].notna()].set_index("model") for s, t in tables.items()}
+    models = list(swept[seeds[0]].index)
+    rows = []
+    for score in scores:
+        values = {s: swept[s].loc[models, score].to_numpy(float) for s in seeds}
+        pairs = list(itertools.combinations(seeds, 2))
+        run_sd = float(np.mean([np.sqrt(np.mean((values[a] - values[b]) ** 2) / 2) for a, b in pairs]))
+        model_sd = float(values[seeds[0]].std(ddof=1))
+        r_min = min(float(np.corrcoef(values[a], values[b])[0, 1]) for a, b in pairs)
+        rows.append({"score": score, "run_sd": run_sd, "model_sd": model_sd,
+                     "ratio": run_sd / model_sd if model_sd > 0 else float("nan"),
+                     "r_between_seeds_min": r_min,
+                     "largest_change": float(max(np.abs(values[a] - values[b]).max() for a, b in pairs))})
+    return pd.DataFrame(rows)
+
+
+def mean_table(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.DataFrame":
+    """The committed seed's table with every score column replaced by its mean over the seeds."""
+    seeds = sorted(tables)
+    base = tables[seeds[0]].set_index("model")
+    out = base.copy()
+    for score in scores:
+        out[score] = np.mean([tables[s].set_index("model").loc[base.index, score].to_numpy(float)
+                              for s in seeds], axis=0)
+    return out.reset_index()
+
+
+def holm_set(regression: dict) -> set[str]:
+    return {name for name, entry in regression["measures"].items()
+            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < SIGNIFICANCE)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--seeds", default="1", help="other fine-tuning seeds, comma-separated")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work-dir", default="bench-out/finetune_seed")
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--data-dir", default="data/tasks/offline")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--measures-dir", help="the committed measures (default: RESULTS_DIR/measures)")
+    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
+    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
+    args = parser.parse_args()
+
+    import pandas as pd
+
+    from latentgeo.analysis.lofo import leave_one_family_out
+    from latentgeo.analysis.regression import regress
+    from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, build_results_table, score_columns
+    from latentgeo.config.schema import load_params
+
+    params = load_params(args.params)
+    committed_seed = params.finetune.seed
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if committed_seed in seeds or not seeds:
+        raise SystemExit(f"--seeds must name seeds other than the committed one ({committed_seed})")
+    models, tasks = params.perturb.model_ids(), list(params.finetune.tasks)
+    missing = [m for m in models if not (Path(args.models_dir) / m).is_dir()]
+    if missing and not args.analyse_only:
+        raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
+    work, results = Path(args.work_dir), Path(args.results_dir)
+    print(f"profile {params.profile}: {len(models)} models x {len(tasks)} tasks at fine-tuning seeds "
+          f"{seeds} (committed: {committed_seed}); {args.workers} workers of one thread; work dir {work}")
+    start = time.perf_counter()
+
+    def job(model: str, task: str, seed: int) -> dict:
+        return {"model": model, "task": task, "seed": seed, "params": args.params,
+                "model_dir": str(Path(args.models_dir) / model), "data_dir": args.data_dir,
+                "out": str(work / f"seed-{seed}" / model / f"{task}.json")}
+
+    check = [job(models[0], task, committed_seed) for task in tasks]
+    jobs = check + [job(m, t, s) for s in seeds for m in models for t in tasks]
+    todo = [j for j in jobs if not Path(j["out"]).is_file()]
+    if not args.analyse_only:
+        cost = run_pool(todo, args.workers)
+        if cost:
+            cpu = pd.DataFrame(cost).groupby("task")["cpu_s"].agg(["mean", "min", "max"]).round(1)
+            print(f"\nCPU seconds per run (mean, min, max):\n{cpu.to_string()}")
+    same = []
+    for j in check:
+        if Path(j["out"]).is_file():
+            new = json.loads(Path(j["out"]).read_text())["score"]
+            old = json.loads((results / "finetune" / j["model"] / f"{j['task']}.json").read_text())["score"]
+            same.append((j["task"], old, new))
+    if same:
+        print(f"\n{models[0]} rerun at the committed seed {committed_seed} (committed vs rerun): "
+              + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same))
+
+    measures_dir = Path(args.measures_dir) if args.measures_dir else results / "measures"
+    tables = {committed_seed: build_results_table(results / "finetune", measures_dir, models, tasks)}
+    for seed in seeds:
+        tables[seed] = build_results_table(work / f"seed-{seed}", measures_dir, models, tasks)
+    scores = [f"score_{t}" for t in tasks] + [c for c in (SCORE_AVERAGE, SCORE_NORMALISED)
+                                                if c in score_columns(tables[committed_seed])]
+    pd.set_option("display.width", 220)
+    print(f"\nHow much of the score is the fine-tuning seed (swept models; run_sd: the SD of one run, "
+          f"model_sd: the SD across models at seed {committed_seed}):")
+    print(score_noise(tables, scores).round(4).to_string(index=False))
+
+    settings = params.regression
+    fits = {f"seed {s}": tables[s] for s in sorted(tables)}
+    fits["mean"] = mean_table(tables, scores)
+    regressions = {}
+    for name, table in fits.items():  # as the regression stage fits them
+        regression = regress(table, settings.score, measures=settings.measures, group=settings.group,
+                             controls=settings.controls)
+        regression["leave_one_family_out"] = leave_one_family_out(
+            table, settings.score, list(regression["measures"]), controls=settings.controls)
+        regressions[name] = regression
+    committed = json.loads((results / "regression.json").read_text())
+    reference = regressions[f"seed {committed_seed}"]
+    for key in COMPARED:  # the committed seed's fit must be the committed regression
+        for name, entry in committed["measures"].items():
+            a, b = entry.get(key), reference["measures"][name].get(key)
+            if a is not None and b is not None and not np.isclose(a, b, rtol=1e-9, atol=1e-12):
+                raise SystemExit(f"the committed seed's regression differs from results/regression.json: "
+                                 f"{name} {key} {a} vs {b}")
+    rows = []
+    for name in committed["ranking"]:
+        row = {"measure": name}
+        for fit, regression in regressions.items():
+            entry = regression["measures"].get(name, {})
+            lofo = regression["leave_one_family_out"]["measures"].get(name, {})
+            row.update({f"{k} ({fit})": entry.get(k) for k in ("r", "partial_r")})
+            row[f"holm ({fit})"] = entry.get("partial_p_holm")
+            row[f"lofo ({fit})"] = lofo.get("rmse")
+        rows.append(row)
+    report = pd.DataFrame(rows)
+    print(f"\nThe regression of {settings.score} on each measure at each fine-tuning seed and on the "
+          f"mean over seeds (controls {settings.controls}; holm: Holm-adjusted partial p; lofo: "
+          "leave-one-family-out RMSE):")
+    print(report.round(3).to_string(index=False))
+    for fit, regression in regressions.items():
+        lofo = regression["leave_one_family_out"]["baseline"]["rmse"]
+        control = regression.get("controls", {})
+        r2 = control.get("r2") if isinstance(control, dict) else None
+        print(f"{fit:>8}: partial r surviving Holm at {SIGNIFICANCE}: {sorted(holm_set(regression))}; "
+              f"controls alone: R² {r2 if r2 is None else round(r2, 3)}, LOFO RMSE {lofo:.3f}")
+    if args.csv:
+        report.to_csv(args.csv, index=False)
+    print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
