@@ -119,10 +119,6 @@ def mean_table(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.Data
     return out.reset_index()
 
 
-def holm_set(regression: dict) -> set[str]:
-    return {name for name, entry in regression["measures"].items()
-            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < SIGNIFICANCE)}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -141,7 +137,7 @@ def main() -> None:
     import pandas as pd
 
     from latentgeo.analysis.lofo import leave_one_family_out
-    from latentgeo.analysis.regression import regress
+    from latentgeo.analysis.regression import holm_survivors, regress
     from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, build_results_table, score_columns
     from latentgeo.config.schema import load_params
 
@@ -230,7 +226,7 @@ def main() -> None:
         lofo = regression["leave_one_family_out"]["baseline"]["rmse"]
         control = regression.get("controls", {})
         r2 = control.get("r2") if isinstance(control, dict) else None
-        print(f"{fit:>8}: partial r surviving Holm at {SIGNIFICANCE}: {sorted(holm_set(regression))}; "
+        print(f"{fit:>8}: partial r surviving Holm at {SIGNIFICANCE}: {sorted(holm_survivors(regression))}; "
               f"controls alone: R² {r2 if r2 is None else round(r2, 3)}, LOFO RMSE {lofo:.3f}")
     if args.csv:
         report.to_csv(args.csv, index=False)

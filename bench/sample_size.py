@@ -121,10 +121,6 @@ def study_report(old_table, new_table, old_regression: dict, new_regression: dic
     return rows
 
 
-def holm_set(regression: dict) -> set[str]:
-    return {name for name, entry in regression["measures"].items()
-            if (entry.get("partial_p_holm") is not None and entry["partial_p_holm"] < SIGNIFICANCE)}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -143,7 +139,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from latentgeo.analysis.regression import read_table
+    from latentgeo.analysis.regression import holm_survivors, read_table
     from latentgeo.config.schema import load_params
     from latentgeo.stages.regression import run_regression_stage
 
@@ -206,7 +202,7 @@ def main() -> None:
           "spearman_vs_profile: rank correlation of the models' values between the sizes; "
           "shift_in_sd: mean change over the committed values' SD across models):")
     print(report.round(3).to_string(index=False))
-    now, before = holm_set(stage.regression), holm_set(old_regression)
+    now, before = holm_survivors(stage.regression), holm_survivors(old_regression)
     print(f"\npartial r surviving Holm at {SIGNIFICANCE}: {sorted(now)}")
     print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed set")
     lofo_new = stage.regression["leave_one_family_out"]["baseline"]["rmse"]

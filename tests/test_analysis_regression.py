@@ -552,3 +552,12 @@ def test_partial_r_figure_is_written_in_every_case_and_byte_stable(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, name
     again = plot_partial_vs_r(cases["full"], tmp_path / "again.png", title="t", label="l")
     assert again.read_bytes() == (tmp_path / "full.png").read_bytes()
+
+
+def test_holm_survivors_are_the_measures_below_the_level():
+    from latentgeo.analysis.regression import holm_survivors
+
+    result = {"measures": {"a": {"partial_p_holm": 0.001}, "b": {"partial_p_holm": 0.05},
+                           "c": {"partial_p_holm": None}, "d": {}, "e": {"partial_p_holm": 0.2}}}
+    assert holm_survivors(result) == {"a"}  # 0.05 itself is not below the level
+    assert holm_survivors(result, level=0.25) == {"a", "b", "e"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from latentgeo.analysis.statistics import SIGNIFICANCE
+from latentgeo.analysis.regression import holm_survivors
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -24,12 +24,6 @@ def regression() -> dict:
     if not path.is_file():
         pytest.skip("results/regression.json is not in this checkout")
     return json.loads(path.read_text())
-
-
-def holm_survivors(regression: dict) -> set[str]:
-    """Measures whose partial r given the controls survives Holm's correction at 5 %."""
-    return {name for name, fit in regression["measures"].items()
-            if fit.get("partial_p_holm") is not None and fit["partial_p_holm"] < SIGNIFICANCE}
 
 
 def quoted(pattern: str) -> str:

@@ -70,6 +70,7 @@ from latentgeo.analysis.statistics import (
     CONFIDENCE,
     PARTIAL_KEYS,
     R_SCRIPT_OUTLIERS,
+    SIGNIFICANCE,
     fit_group,
     fit_line,
     fit_with_controls,
@@ -537,6 +538,13 @@ def pearson_table(result: dict) -> pd.DataFrame:
 PARTIAL_COLUMNS = ["measure", "n", "r", "p_value", "p_value_holm", "partial_n", "partial_r",
                    "partial_p_value", "partial_p_holm", "partial_slope", "partial_slope_p_value",
                    "r2_controls", "r2_controls_and_measure"]
+
+
+def holm_survivors(result: dict, level: float = SIGNIFICANCE) -> set[str]:
+    """The measures of a :func:`regress` result whose partial r given the controls survives Holm's
+    correction at ``level`` (none without controls)."""
+    return {name for name, fit in result["measures"].items()
+            if fit.get("partial_p_holm") is not None and fit["partial_p_holm"] < level}
 
 
 def partial_table(result: dict) -> pd.DataFrame:
