@@ -83,7 +83,7 @@ def run_pool(jobs: list[dict], workers: int) -> list[dict]:
 
 
 def score_noise(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.DataFrame":
-    """Per score column: the SD of a single run (pooled over the swept models: RMS of the
+    """``tables``: the results table per fine-tuning seed, the committed seed first. Per score column: the SD of a single run (pooled over the swept models: RMS of the
     differences between two seeds / √2, averaged over the seed pairs), the SD across the swept
     models at the committed seed, their ratio, and the smallest Pearson r of the models' scores
     between two seeds."""
@@ -91,7 +91,7 @@ def score_noise(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.Dat
 
     import pandas as pd
 
-    seeds = sorted(tables)
+    seeds = list(tables)  # the committed seed first
     swept = {s: t[t["alpha"].notna()].set_index("model") for s, t in tables.items()}
     models = list(swept[seeds[0]].index)
     rows = []
@@ -109,15 +109,14 @@ def score_noise(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.Dat
 
 
 def mean_table(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.DataFrame":
-    """The committed seed's table with every score column replaced by its mean over the seeds."""
-    seeds = sorted(tables)
+    """``tables`` as for :func:`score_noise`. The committed seed's table with every score column replaced by its mean over the seeds."""
+    seeds = list(tables)  # the committed seed first
     base = tables[seeds[0]].set_index("model")
     out = base.copy()
     for score in scores:
         out[score] = np.mean([tables[s].set_index("model").loc[base.index, score].to_numpy(float)
                               for s in seeds], axis=0)
     return out.reset_index()
-
 
 
 def main() -> None:
@@ -175,8 +174,9 @@ def main() -> None:
             old = json.loads((results / "finetune" / j["model"] / f"{j['task']}.json").read_text())["score"]
             same.append((j["task"], old, new))
     if same:
-        print(f"\n{models[0]} rerun at the committed seed {committed_seed} (committed vs rerun): "
-              + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same))
+        verdict = "identical" if all(a == b for _, a, b in same) else "NOT identical (another machine?)"
+        print(f"\n{models[0]} rerun at the committed seed {committed_seed}: {verdict} (committed vs rerun: "
+              + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same) + ")")
 
     measures_dir = Path(args.measures_dir) if args.measures_dir else results / "measures"
     tables = {committed_seed: build_results_table(results / "finetune", measures_dir, models, tasks)}
