@@ -40,6 +40,18 @@ def _annotated_matrix(ax, matrix: pd.DataFrame, vmin: float | None, vmax: float 
     return image
 
 
+def _coinciding_methods(grid: pd.DataFrame, a: str, b: str, value: str, tol: float = 0.01) -> float | None:
+    """Largest |difference| of ``value`` between methods a and b over the same pairs and
+    pre-processing, when it is below ``tol`` (a's points are then hidden under b's); else None."""
+    keys = ["source", "target", "preprocess"]
+    va = grid[grid["method"] == a].set_index(keys)[value]
+    vb = grid[grid["method"] == b].set_index(keys)[value]
+    if va.empty or vb.empty:
+        return None
+    gap = float((va - vb.reindex(va.index)).abs().max())
+    return gap if gap < tol else None
+
+
 def plot_heatmaps(
     grid: pd.DataFrame, value: str, label: str, path: Path, *, suite: str, profile: str, note: str,
     vmin: float | None = None, vmax: float | None = None, cmap: str = "viridis",
@@ -48,7 +60,9 @@ def plot_heatmaps(
     encoders = list(dict.fromkeys([*grid["source"], *grid["target"]]))
     methods, preps = list(dict.fromkeys(grid["method"])), list(dict.fromkeys(grid["preprocess"]))
     with figure_style():
-        fig = new_figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 0.9)
+        # Square panels keep their aspect, so the constrained layout cannot shrink them to make
+        # room: each row gets its panel, its title and a gap, the last row its rotated names.
+        fig = new_figure(2.4 * len(methods) + 1.2, 2.5 * len(preps) + 1.4)
         axes = fig.subplots(len(preps), len(methods), squeeze=False)
         for (i, p), (j, m) in itertools.product(enumerate(preps), enumerate(methods)):
             ax = axes[i, j]
@@ -104,12 +118,20 @@ def plot_cka_vs_r2(grid: pd.DataFrame, similarity: pd.DataFrame, path: Path, *, 
     )
     low = max(-1.0, float(data["r2"].min()) - 0.05)
     with figure_style():
-        fig = new_figure(6.0, 4.0)
+        fig = new_figure(7.2, 4.0)
         ax = fig.subplots()
         sns.scatterplot(data=data, x="linear_cka", y="r2", hue="method", style="preprocess", ax=ax, s=30)
         ax.set_ylim(low, 1.0)
         ax.set_xlabel("linear CKA of the pair (all texts)")
         ax.set_ylabel("stitch R² on evaluation texts" + (" (clipped at −1)" if low == -1.0 else ""))
-        ax.legend(loc="best", fontsize=6, ncols=2)
+        # beside the axes: inside, the legend hid the pairs of highest CKA
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=6, frameon=False)
+        hidden = _coinciding_methods(grid, "linear", "affine", "r2")
+        if hidden is not None:  # say why a legend entry has no visible points
+            ax.annotate(
+                f"{METHOD_LABELS['linear']} lies under {METHOD_LABELS['affine']}\n(centred anchors: "
+                f"the bias is ~0; R² within {hidden:.0e})",
+                xy=(1.02, 0.0), xycoords="axes fraction", ha="left", va="bottom", fontsize=6,
+            )
         fig.suptitle(f"Similarity index vs. translation quality\n{provenance(suite, profile)}\n{note}")
         return save_figure(fig, path)
