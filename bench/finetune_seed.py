@@ -216,11 +216,13 @@ def main() -> None:
             row.update({f"{k} ({fit})": entry.get(k) for k in ("r", "partial_r")})
             row[f"holm ({fit})"] = entry.get("partial_p_holm")
             row[f"lofo ({fit})"] = lofo.get("rmse")
+            row[f"closer ({fit})"] = lofo.get("better")
         rows.append(row)
     report = pd.DataFrame(rows)
     print(f"\nThe regression of {settings.score} on each measure at each fine-tuning seed and on the "
           f"mean over seeds (controls {settings.controls}; holm: Holm-adjusted partial p; lofo: "
-          "leave-one-family-out RMSE):")
+          "leave-one-family-out RMSE; closer: of its left-out models, how many it predicts closer than the "
+          "controls alone do):")
     print(report.round(3).to_string(index=False))
     for fit, regression in regressions.items():
         lofo = regression["leave_one_family_out"]["baseline"]["rmse"]

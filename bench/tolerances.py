@@ -713,6 +713,34 @@ def print_regression_rules(work: Path, base: Path, names: set[str]) -> None:
                         min(up2(1.5 * worst[name]), 2.0), f"the r table's row of {name}, as regression-{name}",
                         files="results/plots/pearson_r.csv", rows=f'["{name}", "{name} / *"]'))
     print_secondary_rules(base, draws)
+    print_lofo_count_rules(base, draws)
+
+
+LOFO_COUNTS = ("better", "worse")
+
+
+def print_lofo_count_rules(base: Path, draws: list[dict]) -> None:
+    """Rules for the leave-one-family-out counts (left-out models predicted closer / farther than
+    by the controls alone), one per tolerance: a count moves in whole models, so 1.5 × a measure's
+    largest change is rounded up to a whole number, and measures that share it share a rule. Their
+    sign-test p is a function of the two counts and is not judged apart (tolerances' ``ignore``).
+    To be written before the rule for the other leave-one-family-out values."""
+    old = regression_section(json.loads((base / "regression.json").read_text()), "leave_one_family_out.measures")
+    if not old:
+        return
+    largest: dict[str, int] = {}
+    for name in sorted(old):
+        fits = [regression_section(record, "leave_one_family_out.measures").get(name) or {} for record in draws]
+        largest[name] = max((abs(fit[k] - old[name][k]) for fit in fits for k in LOFO_COUNTS
+                             if fit.get(k) is not None and old[name].get(k) is not None), default=0)
+    print(f"\nleave-one-family-out count rules (1.5 × the largest change over {len(draws)} draws, per measure):")
+    for tolerance in sorted({math.ceil(1.5 * change) for change in largest.values()}):
+        names = [n for n, change in largest.items() if math.ceil(1.5 * change) == tolerance]
+        keys = ", ".join(f'"leave_one_family_out.measures.{n}.{k}"' for n in names for k in LOFO_COUNTS)
+        moved = ", ".join(f"{n} {largest[n]}" for n in names)
+        print(rule_yaml(f"regression-lofo-counts-{tolerance}", f"[{keys}]", tolerance,
+                        f"\"bench/tolerances.py regression ({len(draws)} draws): left-out models predicted closer "
+                        f"or farther than α alone moved by up to {moved}; ×1.5, whole models\""))
 
 
 def print_secondary_rules(base: Path, draws: list[dict]) -> None:

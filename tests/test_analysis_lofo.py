@@ -59,7 +59,15 @@ def reference_lofo(table: pd.DataFrame, measure: str | None, control: bool = Tru
         per_family[f] = (math.sqrt(np.mean(e**2)), np.mean(np.abs(e)))
         errors.append(e)
     e = np.concatenate(errors)
-    return {"n": e.size, "rmse": math.sqrt(np.mean(e**2)), "mae": np.mean(np.abs(e)), "per_family": per_family}
+    return {"n": e.size, "rmse": math.sqrt(np.mean(e**2)), "mae": np.mean(np.abs(e)), "per_family": per_family,
+            "errors": e}
+
+
+def reference_sign_test(better: int, worse: int) -> float:
+    """Exact two-sided sign test: the probability, at ½, of a split at least as uneven."""
+    n, k = better + worse, min(better, worse)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
 
 
 def test_leave_one_family_out_matches_a_plain_lstsq_loop():
@@ -81,13 +89,20 @@ def test_leave_one_family_out_matches_a_plain_lstsq_loop():
         assert fit["mae"] == pytest.approx(ref["mae"], rel=1e-10)
         assert fit["baseline_rmse"] == pytest.approx(ref_base["rmse"], rel=1e-10)
         assert fit["baseline_mae"] == pytest.approx(ref_base["mae"], rel=1e-10)
+        gap = np.abs(ref_base["errors"]) - np.abs(ref["errors"])  # same rows, same order
+        assert (fit["better"], fit["worse"]) == ((gap > 0).sum(), (gap < 0).sum())
+        assert fit["better"] + fit["worse"] == fit["n"]
+        assert fit["sign_test_p"] == pytest.approx(reference_sign_test(fit["better"], fit["worse"]), rel=1e-12)
         for f, (rmse, mae) in ref["per_family"].items():
             assert fit["per_family"][f]["rmse"] == pytest.approx(rmse, rel=1e-10)
             assert fit["per_family"][f]["mae"] == pytest.approx(mae, rel=1e-10)
             assert fit["per_family"][f]["baseline_rmse"] == pytest.approx(ref_base["per_family"][f][0], rel=1e-10)
     assert result["measures"]["gappy"]["n"] == 27 - 6  # rows 1 and 5 of each family are missing
-    # The informative measure beats the controls alone; the invariant MAE ≤ RMSE holds throughout.
+    # The informative measure beats the controls alone, on most left-out models; the invariant
+    # MAE ≤ RMSE holds throughout.
     assert result["measures"]["signal"]["rmse"] < result["measures"]["signal"]["baseline_rmse"]
+    assert result["measures"]["signal"]["better"] > result["measures"]["signal"]["worse"]
+    assert "errors" not in result["baseline"] and "errors" not in result["measures"]["signal"]
     for fit in result["measures"].values():
         assert fit["mae"] <= fit["rmse"] + 1e-15
 
@@ -125,3 +140,15 @@ def test_leave_one_family_out_reports_a_measure_it_cannot_fit_and_goes_on():
     frame = lofo_table(result)
     assert frame["measure"].tolist() == ["signal", "only_a"]  # unfittable last
     assert frame["beats_baseline"].tolist() == [True, None]
+
+
+def test_paired_sign_test_counts_closer_and_farther_models_and_drops_ties():
+    from latentgeo.analysis.lofo import paired_sign_test
+
+    base = np.array([0.3, -0.2, 0.1, 0.5, -0.4, 0.05])
+    model = np.array([0.1, 0.25, -0.1, 0.2, 0.1, -0.02])  # |.| smaller, larger, tie, smaller ×3
+    result = paired_sign_test(model, base)
+    assert (result["better"], result["worse"]) == (4, 1)
+    assert result["sign_test_p"] == pytest.approx(reference_sign_test(4, 1)) == pytest.approx(0.375)
+    assert paired_sign_test(base, base) == {"better": 0, "worse": 0, "sign_test_p": 1.0}
+    assert paired_sign_test(np.zeros(10), np.ones(10))["sign_test_p"] == pytest.approx(2 / 2**10)

@@ -1,7 +1,8 @@
-"""The README's numbers are the committed study's: each quoted value is read from the result file
-that `latentgeo verify` judges (results/regression.json), at the precision the README prints.
+"""The README's numbers, and docs/results.md's per-measure table, are the committed study's: each
+quoted value is read from the result file that `latentgeo verify` judges
+(results/regression.json), at the precision the document prints.
 
-When a rerun changes the committed results, this fails until the README says what they say now.
+When a rerun changes the committed results, this fails until the documents say what they say now.
 """
 
 from __future__ import annotations
@@ -63,7 +64,38 @@ def test_only_isoscore_transfers_between_families(regression):
     transfer = {name for name in holm_survivors(regression) if lofo["measures"][name]["rmse"] < 0.9 * baseline}
     assert transfer == {"spread_isoscore"}
     assert quoted(r"better than α alone \(RMSE ([0-9.]+) vs") == f"{lofo['measures']['spread_isoscore']['rmse']:.3f}"
-    assert quoted(r"better than α alone \(RMSE [0-9.]+ vs ([0-9.]+)\)") == f"{baseline:.3f}"
+    assert quoted(r"better than α alone \(RMSE [0-9.]+ vs ([0-9.]+);") == f"{baseline:.3f}"
+    closer = quoted(r"vs [0-9.]+; closer for (\d+) of \d+ models\)")
+    assert int(closer) == lofo["measures"]["spread_isoscore"]["better"]
+    assert int(quoted(r"closer for \d+ of (\d+) models\)")) == lofo["measures"]["spread_isoscore"]["n"]
+
+
+def results_table_rows() -> dict[str, list[str]]:
+    """docs/results.md's per-measure table: the cells of each row, keyed by its first `name`."""
+    lines = (ROOT / "docs" / "results.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| measure | r | 95 % CI |"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("| `"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[re.match(r"`([a-z0-9_]+)`", cells[0]).group(1)] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def test_the_results_tables_leave_one_family_out_columns(regression):
+    """Every row's left-out RMSE and its count of models predicted closer than α alone."""
+    rows = results_table_rows()
+    assert len(rows) >= 10
+    lofo = regression["leave_one_family_out"]
+    for name, cells in rows.items():
+        fit = lofo["measures"][name]
+        rmse_col = next(c for c in cells if c.startswith("leave-one-family-out RMSE"))
+        assert cells[rmse_col].strip("*") == f"{fit['rmse']:.3f}", name
+        closer_col = next(c for c in cells if c.startswith("left-out models closer"))
+        assert f"of {fit['n']})" in closer_col
+        assert int(cells[closer_col]) == fit["better"], name
 
 
 def test_the_papers_headline_measure(regression):

@@ -456,6 +456,17 @@ def test_committed_tolerances_state_a_rule_for_every_number_the_regression_stage
             rule = default.rule_for("results/regression.json", f"secondary_score.measures.{name}.{key}")
             assert rule is not None and rule.name == f"regression-secondary-{name}", (name, key)
     assert default.rule_for("results/regression.json", "secondary_score.controls.r2") is not None
+    # Leave-one-family-out: each measure's counts of left-out models predicted closer / farther
+    # fall under a whole-model rule of their own, not the RMSE rule that follows them; the sign
+    # test's p, a function of the two counts, is not judged apart.
+    lofo = json.loads((root / "results" / "regression.json").read_text())["leave_one_family_out"]["measures"]
+    for name in lofo:
+        for key in ("better", "worse"):
+            rule = default.rule_for("results/regression.json", f"leave_one_family_out.measures.{name}.{key}")
+            assert rule.name.startswith("regression-lofo-counts-") and rule.abs == int(rule.abs) >= 1, (name, key)
+        assert default.ignored("results/regression.json", f"leave_one_family_out.measures.{name}.sign_test_p")
+        assert default.rule_for("results/regression.json",
+                                f"leave_one_family_out.measures.{name}.rmse").name == "regression-leave-one-family-out"
     for path in ("results/table.csv", "results/plots/score_vs_alpha.csv"):
         assert default.rule_for(path, "score_normalised", "minilm-l6-a5-s1").name == "table-normalised"
         # every row of the current default, chance-level non-standard models included, under one rule

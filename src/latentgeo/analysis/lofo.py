@@ -5,6 +5,10 @@ controls + measure`` is fitted by OLS on the other families' training rows and p
 family's rows; its RMSE and MAE stand beside those of ``score ~ controls`` alone on the same rows,
 the error a measure has to beat. Within one family a measure that only tracks the noise level can
 still correlate with the score; across families it has to carry what the noise level does not.
+Beside the two errors, model by model: how many left-out models the measure predicts closer than
+the controls alone do, how many farther, and the exact two-sided sign test of those counts. It asks
+whether an improvement is shared by the left-out models or carried by a few; it takes the fits as
+given (one per family), so it says nothing of how the fits themselves would vary.
 The training rows are the ones :func:`latentgeo.analysis.regression.regress` fits (the held-out
 non-standard models never enter a fit), read and validated by the same functions.
 """
@@ -60,10 +64,26 @@ def leave_one_family_out_predictions(features: np.ndarray, y: np.ndarray, famili
     return predicted
 
 
+def paired_sign_test(errors: np.ndarray, baseline_errors: np.ndarray) -> dict:
+    """Model by model, a measure's prediction errors (n,) against the baseline's on the same rows.
+
+    ``better``: rows with |error| < |baseline error|; ``worse``: >; ties count in neither.
+    ``sign_test_p``: exact two-sided binomial test of better against better + worse at ½ (1.0
+    when every row ties)."""
+    from scipy import stats
+
+    gap = np.abs(baseline_errors) - np.abs(errors)
+    better, worse = int((gap > 0).sum()), int((gap < 0).sum())
+    p = stats.binomtest(better, better + worse, 0.5).pvalue if better + worse else 1.0
+    return {"better": better, "worse": worse, "sign_test_p": float(p)}
+
+
 def _lofo_errors(features: np.ndarray, y: np.ndarray, families: np.ndarray) -> dict:
-    """RMSE and MAE of the leave-one-family-out predictions, over all rows and per family."""
+    """RMSE and MAE of the leave-one-family-out predictions, over all rows and per family, and
+    the errors themselves (observed − predicted, ``errors``: (n,), in row order)."""
     errors = y - leave_one_family_out_predictions(features, y, families)
     return {
+        "errors": errors,
         "n": int(y.size),
         "rmse": rmse(errors),
         "mae": mae(errors),
@@ -92,13 +112,15 @@ def leave_one_family_out(
     family's rows; the errors (observed − predicted) over every left-out row give ``rmse`` and
     ``mae`` per measure (and ``per_family``). ``baseline_rmse`` and ``baseline_mae`` are those of
     ``score ~ controls`` on the same rows (intercept only without controls): the error a measure
-    has to beat. A row missing the score, a control, its family or the measure is left out.
+    has to beat; ``better``, ``worse`` and ``sign_test_p`` compare the two model by model
+    (:func:`paired_sign_test`). A row missing the score, a control, its family or the measure is
+    left out.
 
     Returns ``column``, ``families`` (sorted), ``controls`` (expressions), ``fit_rows``,
     ``baseline`` (``score ~ controls`` over every row with score and controls: n, rmse, mae,
     per_family) and ``measures`` (per measure: n, rmse, mae, baseline_rmse, baseline_mae,
-    per_family, reason None; or, when a measure cannot be fitted in some fold, null numbers and
-    the ``reason``), with ``reason`` None. With fewer than two families (or no family column),
+    better, worse, sign_test_p, per_family, reason None; or, when a measure cannot be fitted in
+    some fold, null numbers and the ``reason``), with ``reason`` None. With fewer than two families (or no family column),
     ``baseline`` and ``measures`` are None and ``reason`` says why: never an error.
     """
     labels = row_labels(table)
@@ -135,7 +157,7 @@ def leave_one_family_out(
         return _lofo_errors(features, y_all[rows].to_numpy(), fams)
 
     try:
-        out["baseline"] = errors(base_rows, None)
+        out["baseline"] = _without_errors(errors(base_rows, None))
     except LatentgeoError as err:
         return {**out, "reason": f"controls-only model: {err}"}
     results = {}
@@ -145,7 +167,8 @@ def leave_one_family_out(
             model, baseline = errors(rows, x), errors(rows, None)
         except LatentgeoError as err:
             results[m] = {"n": int(rows.sum()), "rmse": None, "mae": None, "baseline_rmse": None,
-                          "baseline_mae": None, "per_family": None, "reason": str(err)}
+                          "baseline_mae": None, "better": None, "worse": None, "sign_test_p": None,
+                          "per_family": None, "reason": str(err)}
             continue
         per_family = {
             f: {**v, "baseline_rmse": baseline["per_family"][f]["rmse"],
@@ -154,25 +177,32 @@ def leave_one_family_out(
         }
         results[m] = {"n": model["n"], "rmse": model["rmse"], "mae": model["mae"],
                       "baseline_rmse": baseline["rmse"], "baseline_mae": baseline["mae"],
+                      **paired_sign_test(model["errors"], baseline["errors"]),
                       "per_family": per_family, "reason": None}
     out["measures"] = results
     return out
 
 
-LOFO_COLUMNS = ["measure", "n", "rmse", "mae", "baseline_rmse", "baseline_mae", "beats_baseline", "reason"]
+def _without_errors(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "errors"}
+
+
+LOFO_COLUMNS = ["measure", "n", "rmse", "mae", "baseline_rmse", "baseline_mae", "better", "worse",
+                "sign_test_p", "beats_baseline", "reason"]
 
 
 def lofo_table(lofo: dict) -> pd.DataFrame:
     """One row per measure of a :func:`leave_one_family_out` result (columns :data:`LOFO_COLUMNS`;
-    ``beats_baseline``: RMSE below the controls-only RMSE), lowest RMSE first; empty when the
-    result has no measures (its ``reason`` says why)."""
+    ``beats_baseline``: RMSE below the controls-only RMSE; ``better``/``worse``: left-out models
+    predicted closer/farther than by the controls alone), lowest RMSE first; empty when the result
+    has no measures (its ``reason`` says why)."""
     if not lofo.get("measures"):
         return pd.DataFrame(columns=LOFO_COLUMNS)
     rows = []
     for name, fit in lofo["measures"].items():
         rmse, base = fit["rmse"], fit["baseline_rmse"]
         beats = None if rmse is None or base is None else bool(rmse < base)
-        rows.append({"measure": name, **{k: fit[k] for k in LOFO_COLUMNS[1:6]},
+        rows.append({"measure": name, **{k: fit[k] for k in LOFO_COLUMNS[1:9]},
                      "beats_baseline": beats, "reason": fit["reason"]})
     frame = pd.DataFrame(rows, columns=LOFO_COLUMNS)
     return frame.sort_values(["rmse", "measure"], na_position="last", kind="mergesort").reset_index(drop=True)
