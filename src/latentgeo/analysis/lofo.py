@@ -120,8 +120,9 @@ def leave_one_family_out(
     ``baseline`` (``score ~ controls`` over every row with score and controls: n, rmse, mae,
     per_family) and ``measures`` (per measure: n, rmse, mae, baseline_rmse, baseline_mae,
     better, worse, sign_test_p, per_family, reason None; or, when a measure cannot be fitted in
-    some fold, null numbers and the ``reason``), with ``reason`` None. With fewer than two families (or no family column),
-    ``baseline`` and ``measures`` are None and ``reason`` says why: never an error.
+    some fold, null numbers and the ``reason``), with ``reason`` None. With fewer than two
+    families (or no family column), ``baseline`` and ``measures`` are None and ``reason`` says
+    why: never an error.
     """
     labels = row_labels(table)
     y_all = numeric_column(table, score, "score")
@@ -187,8 +188,9 @@ def _without_errors(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "errors"}
 
 
-LOFO_COLUMNS = ["measure", "n", "rmse", "mae", "baseline_rmse", "baseline_mae", "better", "worse",
-                "sign_test_p", "beats_baseline", "reason"]
+# A measure's fitted values, as leave_one_family_out returns them, in the table's column order.
+FIT_KEYS = ("n", "rmse", "mae", "baseline_rmse", "baseline_mae", "better", "worse", "sign_test_p")
+LOFO_COLUMNS = ["measure", *FIT_KEYS, "beats_baseline", "reason"]
 
 
 def lofo_table(lofo: dict) -> pd.DataFrame:
@@ -202,7 +204,7 @@ def lofo_table(lofo: dict) -> pd.DataFrame:
     for name, fit in lofo["measures"].items():
         rmse, base = fit["rmse"], fit["baseline_rmse"]
         beats = None if rmse is None or base is None else bool(rmse < base)
-        rows.append({"measure": name, **{k: fit[k] for k in LOFO_COLUMNS[1:9]},
+        rows.append({"measure": name, **{k: fit[k] for k in FIT_KEYS},
                      "beats_baseline": beats, "reason": fit["reason"]})
     frame = pd.DataFrame(rows, columns=LOFO_COLUMNS)
     return frame.sort_values(["rmse", "measure"], na_position="last", kind="mergesort").reset_index(drop=True)
