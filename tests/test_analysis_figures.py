@@ -241,3 +241,22 @@ def test_families_get_their_own_lines_and_panels(table, tmp_path):
     pooled = plot_measures_vs_alpha(both.drop(columns="base_model"), tmp_path / "pooled.png", **LABEL)
     apart = plot_measures_vs_alpha(both, tmp_path / "apart.png", **LABEL)
     assert pooled.read_bytes() != apart.read_bytes()
+
+
+def test_held_out_models_are_hollow_markers_one_shape_each(table, regression, monkeypatch, tmp_path):
+    """Each non-standard model gets its own marker, named once in the legend; the markers are
+    hollow, so two held-out models at the same place both stay visible."""
+    from latentgeo.analysis import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    plot_score_vs_top_measures(table, regression, tmp_path / "c.png", k=2, **LABEL)
+    fig = drawn[0]
+    held = {"m-untrained-s1", "m-shuffled-s1"}
+    legend = fig.legends[0]
+    assert {t.get_text() for t in legend.get_texts()} == held
+    assert len({h.get_marker() for h in legend.legend_handles}) == len(held)
+    assert all(h.get_markerfacecolor() == "none" for h in legend.legend_handles)
+    for ax in fig.axes[:2]:
+        red = [c for c in ax.collections if len(c.get_offsets()) == 1 and len(c.get_facecolors()) == 0]
+        assert len(red) == len(held)  # one hollow marker per held-out model in every panel

@@ -300,8 +300,8 @@ def plot_score_vs_top_measures(
     """The score against the ``k`` measures with the largest |r|, with the OLS line.
 
     Points of the fit are coloured by α; the band is seaborn's seeded 95 % bootstrap interval of
-    the line; held-out (non-standard) models are red markers, one shape per model, named in the
-    legend. Panel titles give r with its CI and n from ``regression``.
+    the line; held-out (non-standard) models are hollow red markers, one shape per model, named in
+    the legend. Panel titles give r with its CI and n from ``regression``.
     """
     import seaborn as sns
     from matplotlib.colors import SymLogNorm
@@ -344,7 +344,9 @@ def plot_score_vs_top_measures(
             for _, row in held.iterrows():  # named in the legend: their ids are too long for the panels
                 shape = HELD_MARKERS[len(held_markers) % len(HELD_MARKERS)]
                 marker = held_markers.setdefault(str(row["model"]), shape)
-                ax.scatter(row[measure], row[score], marker=marker, color="C3", s=40, zorder=4)
+                # hollow, so that two held-out models at the same place both show
+                ax.scatter(row[measure], row[score], marker=marker, facecolors="none", edgecolors="C3",
+                           linewidths=1.2, s=44, zorder=4)
             ax.margins(x=0.1, y=0.1)
             fit = regression["measures"][measure]
             ax.set_title(
@@ -362,8 +364,8 @@ def plot_score_vs_top_measures(
         if held_markers:
             from matplotlib.lines import Line2D
 
-            handles = [Line2D([], [], marker=m, color="C3", linestyle="", markersize=6)
-                       for m in held_markers.values()]
+            handles = [Line2D([], [], marker=m, color="C3", markerfacecolor="none", linestyle="",
+                              markersize=6) for m in held_markers.values()]
             fig.legend(handles, list(held_markers), loc="outside lower center",
                        ncols=min(4, len(handles)), title="held out: non-standard models (not in the fit)")
         _title(fig, f"{score} vs. the {len(top)} strongest measures (OLS, 95 % band)", suite,
