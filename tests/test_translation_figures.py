@@ -19,19 +19,12 @@ def test_heatmap_panels_say_how_each_method_is_fitted(monkeypatch, tmp_path):
         {"source": s, "target": t, "method": m, "preprocess": "standard", "mse_rel_mean": rng.uniform()}
         for s, t in [("a", "b"), ("b", "a")] for m in ("affine", "affine-sgd", "affine-ridge")
     ])
-    titles, suptitles = [], []
-
-    def capture(fig, path):
-        titles.extend(ax.get_title() for ax in fig.axes)
-        suptitles.append(fig._suptitle.get_text())
-        return path
-
-    monkeypatch.setattr(figures, "save_figure", capture)
-    plot_heatmaps(grid, "mse_rel_mean", "MSE ratio", tmp_path / "x.png", suite="offline", profile="test", note="n")
+    fig = _drawn(monkeypatch, plot_heatmaps, grid, "mse_rel_mean", "MSE ratio", tmp_path / "x.png",
+                 suite="offline", profile="test", note="n")
     wanted = {f"{METHOD_LABELS[m]} · standard" for m in ("affine", "affine-sgd", "affine-ridge")}
-    assert {t for t in titles if t} >= wanted
+    assert {ax.get_title() for ax in fig.axes if ax.get_title()} >= wanted
     assert "Adam" in METHOD_LABELS["affine-sgd"] and "LS" in METHOD_LABELS["affine"]
-    assert "offline" in suptitles[0] and "test" in suptitles[0]
+    assert "offline" in fig._suptitle.get_text() and "test" in fig._suptitle.get_text()
 
 
 def _grid(methods, preps, encoders=("minilm-l6", "paraphrase-minilm-l3", "mpnet-base", "wordllama", "spacy-md")):
