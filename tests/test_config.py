@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from latentgeo.cli import main
+from latentgeo.config import schema
 from latentgeo.config.schema import load_params, validate_params
 from latentgeo.errors import LatentgeoError
 
@@ -82,6 +83,65 @@ def test_missing_section_is_named():
     raw = _default()
     del raw["measures"]
     assert "measures" in _refusal(raw)
+
+
+def test_checks_across_keys_do_not_echo_the_whole_section_or_file():
+    """A check across a section's keys (or across sections, as the stale members list) is handed
+    the whole mapping: the message names the problem without printing that mapping back."""
+    raw = _default()
+    raw["stitching"]["anchors"] = 10_000
+    lines = _refusal(raw).splitlines()
+    assert lines[0] == "invalid parameters in test.yaml:"
+    assert lines[1].startswith("  stitching: ") and "below n_sentences" in lines[1]
+    assert len(lines) == 2 and "{" not in lines[1], "the section was echoed"
+
+    raw = _default()
+    raw["perturb"]["seeds"] = [1, 2, 3]
+    lines = _refusal(raw).splitlines()
+    assert lines[1].startswith("  (top level): members does not match the perturb grid")
+    assert len(lines) == 2 and "{" not in lines[1], "the whole file was echoed"
+
+
+def test_a_long_refused_value_is_cut():
+    raw = _default()
+    raw["perturb"]["alphas"] = [float(a) for a in range(1, 60)]  # no 0
+    line = _refusal(raw).splitlines()[1]
+    assert line.startswith("  perturb.alphas = [1.0, 2.0, ") and "…: noise levels" in line
+    shown = line.split(" = ", 1)[1].split("…", 1)[0]
+    assert len(shown) + 1 == schema.SHOWN_VALUE_CHARS
+
+
+@pytest.mark.parametrize("folder, short", [("my bert", "my bert"), ("bert$(x)", "bert$(x)")])
+def test_base_model_folders_must_give_names_dvc_and_the_shell_can_carry(tmp_path, folder, short):
+    """A base model's name is written unquoted into dvc.yaml's commands and its short name starts
+    the model ids that name stages and files: a folder named with a space or a shell character is
+    refused before anything runs, with what to do; a plain name is taken and names the ids."""
+    bad = tmp_path / folder
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    raw = _default()
+    raw["perturb"]["base_models"] = [str(bad)]
+    message = _refusal(raw)
+    assert "perturb.base_models" in message and "rename the folder" in message
+
+    good = tmp_path / "my_bert.v2"
+    good.mkdir()
+    (good / "config.json").write_text("{}")
+    raw["perturb"]["base_models"] = [str(good)]
+    raw["members"] = yaml.safe_load(schema.members_block(schema.PerturbParams(**raw["perturb"])))["members"]
+    params = validate_params(raw)
+    assert params.perturb.model_ids()[0] == "my_bert.v2-a0-s1"
+
+
+def test_a_base_model_record_with_an_unusable_model_id_is_refused(tmp_path):
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "latentgeo.json").write_text('{"model_id": "bert v2"}')
+    raw = _default()
+    raw["perturb"]["base_models"] = [str(folder)]
+    message = _refusal(raw)
+    assert "short name 'bert v2'" in message and "model_id in its latentgeo.json" in message
 
 
 def test_cli_check_rejects_negative_alpha_fast(tmp_path):

@@ -33,7 +33,13 @@ from latentgeo.downstream.precision import PRECISIONS
 from latentgeo.downstream.tasks import SUITES
 from latentgeo.errors import LatentgeoError
 from latentgeo.geometry.measures.kinds import QUANTIZER_KINDS as QUANTIZERS
-from latentgeo.geometry.family import DEFAULT_SCOPE, NONSTANDARD_KINDS, Member, profile_members
+from latentgeo.geometry.family import (
+    DEFAULT_SCOPE,
+    NONSTANDARD_KINDS,
+    Member,
+    check_base_model_id,
+    profile_members,
+)
 from latentgeo.geometry.family import SCOPES as PERTURB_SCOPES
 from latentgeo.io import MAX_SEED
 from latentgeo.models.packaged import ENCODER_NAMES
@@ -79,6 +85,7 @@ class PerturbParams(_Section):
         for name in v:
             try:
                 check_model_name(name)
+                check_base_model_id(name)
             except LatentgeoError as err:
                 raise ValueError(str(err)) from None
         return v
@@ -455,6 +462,22 @@ def rewrite_members(text: str, perturb: PerturbParams) -> str:
     return "".join(lines[:start]) + members_block(perturb) + "".join(lines[end:])
 
 
+SHOWN_VALUE_CHARS = 80  # a refused value longer than this is cut in the message
+
+
+def _shown_value(error: dict) -> str:
+    """`` = VALUE`` for one refused key, cut to :data:`SHOWN_VALUE_CHARS`; nothing for a missing
+    key, and nothing for a whole mapping (a check across a section's keys, or across sections,
+    is given the section or the whole file: its message names what is wrong)."""
+    value = error.get("input")
+    if error["type"] == "missing" or isinstance(value, dict):
+        return ""
+    text = repr(value)
+    if len(text) > SHOWN_VALUE_CHARS:
+        text = text[: SHOWN_VALUE_CHARS - 1] + "…"
+    return f" = {text}"
+
+
 def _describe(err: ValidationError, source: str) -> str:
     lines = [f"invalid parameters in {source}:"]
     for e in err.errors():
@@ -462,9 +485,7 @@ def _describe(err: ValidationError, source: str) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (not part of the schema)"
-        value = e.get("input")
-        shown = "" if e["type"] == "missing" else f" = {value!r}"
-        lines.append(f"  {key}{shown}: {msg}")
+        lines.append(f"  {key}{_shown_value(e)}: {msg}")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ to the noise code reruns the perturb stage and what follows it, not every stage.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from latentgeo.errors import LatentgeoError
@@ -127,6 +128,33 @@ def check_kind(kind: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Model ids of the family
 # --------------------------------------------------------------------------------------------
+
+
+# A profile's base model is written unquoted into dvc.yaml's commands (``-p base_model NAME``) and
+# its short name starts the ids that name DVC stages (``perturb@ID``), folders and files: both
+# must be one shell word with no character a path or a stage name treats specially.
+BASE_NAME_PATTERN = re.compile(r"[A-Za-z0-9._/-]+")
+MODEL_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_base_model_id(base: str) -> str:
+    """The short name of a profile's base model (:func:`model_short_name`: its record's model_id, a
+    folder's name or a hub id's tail), or raise if the name or the ids it starts could not name a
+    DVC stage, a folder and a shell word: ASCII letters, digits, ``.``, ``_``, ``-`` (and ``/`` in
+    the name, for paths and hub ids)."""
+    if not BASE_NAME_PATTERN.fullmatch(base):
+        raise LatentgeoError(
+            f"base model {base!r}: the name goes into dvc.yaml's commands, so it may hold only ASCII "
+            "letters, digits and . _ - / (rename the folder or link it under such a name)"
+        )
+    short = model_short_name(base)
+    if not MODEL_ID_PATTERN.fullmatch(short):
+        raise LatentgeoError(
+            f"base model {base!r}: its short name {short!r} starts the model ids that name DVC "
+            "stages and files, so it may hold only ASCII letters, digits and . _ - (rename the "
+            "folder, or set model_id in its latentgeo.json)"
+        )
+    return short
 
 
 def family_model_id(base: str, kind: str, alpha: float | None, seed: int, scope: str = DEFAULT_SCOPE) -> str:
