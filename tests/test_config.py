@@ -177,6 +177,21 @@ def test_use_profile_switches_and_refuses_unknown(tmp_path, monkeypatch, capsys)
     assert "unknown profile" in capsys.readouterr().err
 
 
+def test_use_refuses_a_copied_profile_that_kept_its_sources_name(tmp_path, monkeypatch, capsys):
+    """docs/cli.md's recipe for your own models copies params.yaml: a copy still saying
+    `profile: default` would be verified against the default's committed results."""
+    (tmp_path / "profiles").mkdir()
+    copy = tmp_path / "profiles" / "mine.yaml"
+    copy.write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["params", "use", "mine"]) == 2
+    assert "says profile: default; set it to mine" in capsys.readouterr().err
+    assert not (tmp_path / "params.yaml").exists()
+    copy.write_text(copy.read_text().replace("profile: default", "profile: mine", 1))
+    assert main(["params", "use", "mine"]) == 0
+    assert load_params(tmp_path / "params.yaml").profile == "mine"
+
+
 def test_data_source_names_the_allowed_sources():
     raw = _default()
     raw["data"]["source"] = "ftp"

@@ -40,7 +40,14 @@ def profile_text(name: str, root: Path = Path(".")) -> str:
 def use_profile(name: str, root: Path = Path(".")) -> Path:
     """Validate profile ``name`` and make it the active ``params.yaml``."""
     text = profile_text(name, root)
-    validate_params(yaml.safe_load(text), f"profile {name!r}")
+    params = validate_params(yaml.safe_load(text), f"profile {name!r}")
+    if params.profile != name:
+        # The figures, the results and `latentgeo verify` (which tolerances, which committed
+        # results) go by this key: a copied profile that kept its source's name would pass for it.
+        raise LatentgeoError(
+            f"{PROFILES_DIR / f'{name}.yaml'} says profile: {params.profile}; set it to {name} "
+            "(the figures, the results and `latentgeo verify` go by that name)"
+        )
     target = root / PARAMS_FILE
     if target.is_file() and target.read_text(encoding="utf-8") == text:
         return target
