@@ -187,6 +187,10 @@ def test_use_refuses_a_copied_profile_that_kept_its_sources_name(tmp_path, monke
     assert main(["params", "use", "mine"]) == 2
     assert "says profile: default; set it to mine" in capsys.readouterr().err
     assert not (tmp_path / "params.yaml").exists()
+    assert main(["params", "check", str(copy)]) == 2  # the recipe's check says so first
+    assert "set it to mine" in capsys.readouterr().err
+    (tmp_path / "elsewhere.yaml").write_text(copy.read_text())  # outside profiles/: any name
+    assert main(["params", "check", str(tmp_path / "elsewhere.yaml")]) == 0
     copy.write_text(copy.read_text().replace("profile: default", "profile: mine", 1))
     assert main(["params", "use", "mine"]) == 0
     assert load_params(tmp_path / "params.yaml").profile == "mine"

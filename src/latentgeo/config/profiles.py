@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from latentgeo import io
-from latentgeo.config.schema import PARAMS_FILE, validate_params
+from latentgeo.config.schema import PARAMS_FILE, Params, validate_params
 from latentgeo.errors import LatentgeoError
 
 PROFILES_DIR = Path("profiles")
@@ -37,17 +37,22 @@ def profile_text(name: str, root: Path = Path(".")) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def use_profile(name: str, root: Path = Path(".")) -> Path:
-    """Validate profile ``name`` and make it the active ``params.yaml``."""
-    text = profile_text(name, root)
-    params = validate_params(yaml.safe_load(text), f"profile {name!r}")
+def check_profile_name(params: Params, name: str) -> Params:
+    """Raise unless ``profiles/<name>.yaml`` says ``profile: <name>``. The figures, the results
+    and `latentgeo verify` (which tolerances, which committed results) go by that key: a copied
+    profile that kept its source's name would pass for its source."""
     if params.profile != name:
-        # The figures, the results and `latentgeo verify` (which tolerances, which committed
-        # results) go by this key: a copied profile that kept its source's name would pass for it.
         raise LatentgeoError(
             f"{PROFILES_DIR / f'{name}.yaml'} says profile: {params.profile}; set it to {name} "
             "(the figures, the results and `latentgeo verify` go by that name)"
         )
+    return params
+
+
+def use_profile(name: str, root: Path = Path(".")) -> Path:
+    """Validate profile ``name`` and make it the active ``params.yaml``."""
+    text = profile_text(name, root)
+    check_profile_name(validate_params(yaml.safe_load(text), f"profile {name!r}"), name)
     target = root / PARAMS_FILE
     if target.is_file() and target.read_text(encoding="utf-8") == text:
         return target

@@ -8,13 +8,16 @@ import argparse
 from pathlib import Path
 
 from latentgeo import io
-from latentgeo.config.profiles import use_profile
+from latentgeo.config.profiles import PROFILES_DIR, check_profile_name, use_profile
 from latentgeo.config.schema import PARAMS_FILE, load_params, members_text
 from latentgeo.cli.commands import SUMMARIES
 
 
 def _check(args: argparse.Namespace) -> int:
     params = load_params(args.file)
+    path = Path(args.file)
+    if path.parent.name == PROFILES_DIR.name:  # a named profile, as `params use` will take it
+        check_profile_name(params, path.stem)
     print(f"{args.file}: valid (profile {params.profile!r})")
     return 0
 
