@@ -27,7 +27,9 @@ from latentgeo.geometry.embed import embed_texts, truncation_limit
 from latentgeo.io import read_sequences
 from latentgeo.models.registry import load_config, load_encoder, load_tokenizer
 
-CORPUS = Path("data/corpus/sequences.jsonl")
+from study_files import study_files
+
+CORPUS = study_files().sequences  # the embed stage's corpus, as dvc.yaml names it
 
 
 def bench_texts(n: int) -> tuple[list[str], str]:

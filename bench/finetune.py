@@ -17,7 +17,7 @@ Prints training examples/s of each and the ratio stage/baseline (target ≥ 1.5�
 the whole fine-tuning grid of the profile (models × tasks, with its train/eval sizes and epochs)
 from the measured rates and per-run overheads.
 
-Data: the offline suite (``--data-dir``, default ``data/tasks/offline``) if it exists, else
+Data: the offline suite (``--data-dir``, default: the finetune stage's, from dvc.yaml) if it exists, else
 stand-ins of the same three shapes made from gensim's packaged Lee news corpus (80-word leads,
 single sentences, consecutive sentence pairs).
 
@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 from latentgeo.run_notebook import set_kernel_malloc_env
+
+from study_files import study_files
 
 # The stages' kernels start with the launcher's allocator settings; glibc reads them at process
 # start, so this benchmark restarts itself once with them (unless they are set already).
@@ -134,7 +136,7 @@ def measure(data: TaskData, settings: FinetuneSettings, *, stage_loop: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data-dir", default="data/tasks/offline")
+    parser.add_argument("--data-dir", default=str(study_files().tasks))
     parser.add_argument("--train-examples", type=int, default=None,
                         help="training examples per timed run, one epoch (default: the profile's "
                              "train_size; length grouping works on groups of 4 batches and more, so "

@@ -20,11 +20,12 @@ committed (same machine, same code), which shows the runs are the stage's own.
 
 Resumable: a run whose JSON exists in ``--work-dir`` is not redone (``--analyse-only`` runs none).
 
-    python bench/finetune_seed.py [--params params.yaml] [--seeds 1] [--workers 2]
+    python bench/finetune_seed.py [--params params.yaml] [--study .] [--seeds 1] [--workers 2]
         [--work-dir bench-out/finetune_seed] [--csv REPORT] [--analyse-only]
 
 Needs the profile's models (``latentgeo repro perturb``), its task data (``latentgeo data get``)
-and its committed results (``results/finetune``, ``results/measures``, ``results/regression.json``).
+and its committed results (scores, measures, regression), where ``--study``'s dvc.yaml puts them
+(:mod:`study_files`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
+from study_files import add_study_arguments, study_files
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -121,17 +124,13 @@ def mean_table(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.Data
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml")
+    add_study_arguments(parser)
     parser.add_argument("--seeds", default="1", help="other fine-tuning seeds, comma-separated")
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work-dir", default="bench-out/finetune_seed")
-    parser.add_argument("--models-dir", default="models")
-    parser.add_argument("--data-dir", default="data/tasks/offline")
-    parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--measures-dir", help="the committed measures (default: RESULTS_DIR/measures)")
-    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
+    parser.add_argument("--measures-dir", help="the measures to refit on (default: the study's committed ones)")
     parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
     args = parser.parse_args()
+    files = study_files(args.study)
 
     import pandas as pd
 
@@ -146,17 +145,17 @@ def main() -> None:
     if committed_seed in seeds or not seeds:
         raise SystemExit(f"--seeds must name seeds other than the committed one ({committed_seed})")
     models, tasks = params.perturb.model_ids(), list(params.finetune.tasks)
-    missing = [m for m in models if not (Path(args.models_dir) / m).is_dir()]
+    missing = [m for m in models if not (files.models / m).is_dir()]
     if missing and not args.analyse_only:
         raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
-    work, results = Path(args.work_dir), Path(args.results_dir)
+    work = Path(args.work_dir)
     print(f"profile {params.profile}: {len(models)} models x {len(tasks)} tasks at fine-tuning seeds "
           f"{seeds} (committed: {committed_seed}); {args.workers} workers of one thread; work dir {work}")
     start = time.perf_counter()
 
     def job(model: str, task: str, seed: int) -> dict:
         return {"model": model, "task": task, "seed": seed, "params": args.params,
-                "model_dir": str(Path(args.models_dir) / model), "data_dir": args.data_dir,
+                "model_dir": str(files.models / model), "data_dir": str(files.tasks),
                 "out": str(work / f"seed-{seed}" / model / f"{task}.json")}
 
     check = [job(models[0], task, committed_seed) for task in tasks]
@@ -171,15 +170,15 @@ def main() -> None:
     for j in check:
         if Path(j["out"]).is_file():
             new = json.loads(Path(j["out"]).read_text())["score"]
-            old = json.loads((results / "finetune" / j["model"] / f"{j['task']}.json").read_text())["score"]
+            old = json.loads((files.finetune / j["model"] / f"{j['task']}.json").read_text())["score"]
             same.append((j["task"], old, new))
     if same:
         verdict = "identical" if all(a == b for _, a, b in same) else "NOT identical (another machine?)"
         print(f"\n{models[0]} rerun at the committed seed {committed_seed}: {verdict} (committed vs rerun: "
               + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same) + ")")
 
-    measures_dir = Path(args.measures_dir) if args.measures_dir else results / "measures"
-    tables = {committed_seed: build_results_table(results / "finetune", measures_dir, models, tasks)}
+    measures_dir = Path(args.measures_dir) if args.measures_dir else files.measures
+    tables = {committed_seed: build_results_table(files.finetune, measures_dir, models, tasks)}
     for seed in seeds:
         tables[seed] = build_results_table(work / f"seed-{seed}", measures_dir, models, tasks)
     scores = [f"score_{t}" for t in tasks] + [c for c in (SCORE_AVERAGE, SCORE_NORMALISED)
@@ -199,13 +198,13 @@ def main() -> None:
         regression["leave_one_family_out"] = leave_one_family_out(
             table, settings.score, list(regression["measures"]), controls=settings.controls)
         regressions[name] = regression
-    committed = json.loads((results / "regression.json").read_text())
+    committed = json.loads(files.regression.read_text())
     reference = regressions[f"seed {committed_seed}"]
     for key in COMPARED:  # the committed seed's fit must be the committed regression
         for name, entry in committed["measures"].items():
             a, b = entry.get(key), reference["measures"][name].get(key)
             if a is not None and b is not None and not np.isclose(a, b, rtol=1e-9, atol=1e-12):
-                raise SystemExit(f"the committed seed's regression differs from results/regression.json: "
+                raise SystemExit(f"the committed seed's regression differs from {files.regression}: "
                                  f"{name} {key} {a} vs {b}")
     rows = []
     for name in committed["ranking"]:

@@ -23,12 +23,12 @@ embeddings are the pipeline's: the script prints the largest difference, and how
 files match the hashes of the committed dvc.lock. LSQ at the profile's size is not retrained
 unless listed (three LSQ trainings cost ~2 CPU-minutes per model): the committed values stand.
 
-    python bench/quantizer_train_size.py [--params params.yaml] [--pq-sizes 10240,16384,32768,all]
+    python bench/quantizer_train_size.py [--params params.yaml] [--study .] [--pq-sizes 10240,16384,32768,all]
         [--lsq-sizes 10240] [--models ID ...] [--workers 2] [--csv REPORT] [--rows VALUES.json]
     python bench/quantizer_train_size.py --from-rows VALUES.json [VALUES.json ...]  # re-analyse
 
-Needs the profile's embeddings (``latentgeo repro embed``) and its committed results
-(``results/table.csv``, ``results/measures``). ``all``: every vector (PQ's k-means still samples
+Needs the profile's embeddings (``latentgeo repro embed``) and its committed results (table,
+measures), where ``--study``'s dvc.yaml puts them (:mod:`study_files`). ``all``: every vector (PQ's k-means still samples
 256 per centroid itself, 65,536 at k = 256, as FAISS does by default).
 """
 
@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
+from study_files import add_study_arguments, study_files
 
 SIZE_ALL = "all"
 
@@ -65,15 +67,15 @@ def file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def committed_md5s() -> dict[str, str]:
-    """Every output path → md5 recorded in the committed dvc.lock (HEAD's: a run of the pipeline
-    on this machine rewrites the working copy's)."""
+def committed_md5s(root: Path) -> dict[str, str]:
+    """Every output path → md5 recorded in the committed dvc.lock of the checkout at ``root``
+    (HEAD's: a run of the pipeline on this machine rewrites the working copy's)."""
     import subprocess
 
     import yaml
 
-    shown = subprocess.run(["git", "show", "HEAD:dvc.lock"], capture_output=True, text=True)
-    lock = yaml.safe_load(shown.stdout if shown.returncode == 0 else Path("dvc.lock").read_text())
+    shown = subprocess.run(["git", "-C", str(root), "show", "HEAD:dvc.lock"], capture_output=True, text=True)
+    lock = yaml.safe_load(shown.stdout if shown.returncode == 0 else (root / "dvc.lock").read_text())
     out = {}
     for stage in lock.get("stages", {}).values():
         for entry in stage.get("outs", []) or []:
@@ -186,18 +188,15 @@ def study_report(table, settings, models: list[str], committed: dict, rows: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml")
+    add_study_arguments(parser)
     parser.add_argument("--pq-sizes", default="10240,16384,32768,all")
     parser.add_argument("--lsq-sizes", default="10240")
     parser.add_argument("--models", nargs="*", help="model ids (default: every member)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--embeddings-dir", default="embeddings")
-    parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
     parser.add_argument("--rows", help="also write every model's measured values to this JSON file")
     parser.add_argument("--from-rows", nargs="+", metavar="JSON",
                         help="analyse values written by earlier runs' --rows instead of measuring")
     args = parser.parse_args()
+    files = study_files(args.study)
 
     import pandas as pd
 
@@ -211,9 +210,8 @@ def main() -> None:
     profile_size = ms.train_size
     seeds = quantizer_seed_list(ms.seed, ms.quantizer_seeds)
     models = args.models or params.perturb.model_ids()
-    results = Path(args.results_dir)
-    table = read_table(results / "table.csv")
-    missing = [m for m in models if not (Path(args.embeddings_dir) / f"{m}.npy").is_file()]
+    table = read_table(files.table)
+    missing = [m for m in models if not (files.embeddings / f"{m}.npy").is_file()]
     if missing:
         raise SystemExit(f"embeddings missing for {missing}: run `latentgeo repro embed` first")
     whole_study = set(models) == set(table["model"])
@@ -221,8 +219,8 @@ def main() -> None:
     sizes["pq"] = list(dict.fromkeys([profile_size, *sizes["pq"]]))  # the check point first
     runs = [(kind, size) for kind in ("pq", "lsq") for size in sizes[kind]]
 
-    lock = committed_md5s()
-    same = [file_md5(Path(args.embeddings_dir) / f"{m}.npy") == lock.get(f"embeddings/{m}.npy")
+    lock = committed_md5s(files.root)
+    same = [file_md5(files.embeddings / f"{m}.npy") == lock.get(files.lock_key(files.embeddings / f"{m}.npy"))
             for m in models]
     print(f"profile {params.profile}: {len(models)} models, m = {ms.m}, nbits = {ms.nbits}, "
           f"quantizer seeds {seeds}, profile train_size = {profile_size}")
@@ -233,7 +231,7 @@ def main() -> None:
         rows = [row for row in rows if row["model"] in models]
     else:
         print(f"runs per model: {runs}; {args.workers} worker processes, one FAISS thread each")
-        rows = measure_models(models, runs, args.embeddings_dir, ms.m, ms.nbits, seeds, args.workers)
+        rows = measure_models(models, runs, files.embeddings, ms.m, ms.nbits, seeds, args.workers)
     if args.rows:
         Path(args.rows).write_text(json.dumps(rows, indent=1))
 
@@ -245,7 +243,7 @@ def main() -> None:
     print(cost.groupby(["quantizer", "size"], sort=False)["cpu_s"].mean().round(1).to_string())
 
     # The check: at the profile's size the recomputed PQ values are the committed ones.
-    committed = {m: json.loads((results / "measures" / f"{m}.json").read_text()) for m in models}
+    committed = {m: json.loads((files.measures / f"{m}.json").read_text()) for m in models}
     check = [relative_difference(r["values"][n], committed[r["model"]]["pq"][n])
              for r in rows if r["quantizer"] == "pq" and r["size"] == profile_size
              for n in SWEEP_MEASURES]

@@ -21,11 +21,11 @@ It prints the CPU seconds per model of embedding and measuring at this size: wha
 would cost with it. Embedding and measuring are resumable: a model whose output exists in
 ``--work-dir`` is not redone (``--analyse-only`` skips both).
 
-    python bench/sample_size.py [--params params.yaml] [--n-sequences 5000] [--workers 2]
+    python bench/sample_size.py [--params params.yaml] [--study .] [--n-sequences 5000] [--workers 2]
         [--work-dir bench-out/sample_size] [--csv REPORT] [--analyse-only]
 
-Needs the profile's models (``latentgeo repro perturb``) and its committed results
-(``results/finetune``, ``results/measures``, ``results/table.csv``, ``results/regression.json``).
+Needs the profile's models (``latentgeo repro perturb``), its corpus and its committed results
+(scores, table, regression), where ``--study``'s dvc.yaml puts them (:mod:`study_files`).
 The work directory holds ~230 MB of token vectors per model at 5,000 sequences.
 """
 
@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
+from study_files import add_study_arguments, study_files
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -124,18 +126,13 @@ def study_report(old_table, new_table, old_regression: dict, new_regression: dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default="params.yaml")
+    add_study_arguments(parser)
     parser.add_argument("--n-sequences", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work-dir", default="bench-out/sample_size")
-    parser.add_argument("--models-dir", default="models")
-    parser.add_argument("--embeddings-dir", default="embeddings", help="the committed samples")
-    parser.add_argument("--sequences", default="data/corpus/sequences.jsonl")
-    parser.add_argument("--results-dir", default="results")
-    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
     parser.add_argument("--analyse-only", action="store_true",
                         help="analyse the measures already in --work-dir")
     args = parser.parse_args()
+    files = study_files(args.study)
 
     import pandas as pd
 
@@ -148,7 +145,7 @@ def main() -> None:
     profile_n = params.data.corpus.n_sequences
     work = Path(args.work_dir)
     emb_dir, meas_dir = work / "embeddings", work / "measures"
-    missing = [m for m in members if not (Path(args.models_dir) / m).is_dir()]
+    missing = [m for m in members if not (files.models / m).is_dir()]
     if missing and not args.analyse_only:
         raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
     print(f"profile {params.profile}: {len(members)} models at {args.n_sequences} sequences "
@@ -158,8 +155,8 @@ def main() -> None:
     if not args.analyse_only:
         emb_dir.mkdir(parents=True, exist_ok=True)
         meas_dir.mkdir(parents=True, exist_ok=True)
-        jobs = [{"model": m, "params": args.params, "model_dir": str(Path(args.models_dir) / m),
-                 "sequences": args.sequences, "out": str(emb_dir / f"{m}.npy"),
+        jobs = [{"model": m, "params": args.params, "model_dir": str(files.models / m),
+                 "sequences": str(files.sequences), "out": str(emb_dir / f"{m}.npy"),
                  "n_sequences": args.n_sequences}
                 for m in members if not (emb_dir / f"{m}.json").is_file()]
         cost += [{**r, "step": "embed"} for r in run_pool(embed_model, jobs, args.workers, "embed")]
@@ -174,9 +171,9 @@ def main() -> None:
         print(frame.groupby("step")["cpu_s"].agg(["mean", "min", "max"]).round(1).to_string())
         (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
 
-    diffs = {m: prefix_difference(emb_dir / f"{m}.npy", Path(args.embeddings_dir) / f"{m}.npy")
+    diffs = {m: prefix_difference(emb_dir / f"{m}.npy", files.embeddings / f"{m}.npy")
              for m in members
-             if (Path(args.embeddings_dir) / f"{m}.npy").is_file() and (emb_dir / f"{m}.npy").is_file()}
+             if (files.embeddings / f"{m}.npy").is_file() and (emb_dir / f"{m}.npy").is_file()}
     if diffs:
         worst = max(diffs, key=lambda m: diffs[m][0])
         print(f"\nthe committed {profile_n} sequences' vectors within the new samples: "
@@ -188,12 +185,11 @@ def main() -> None:
     if n_vectors:
         print(f"token vectors per model: {min(n_vectors):,}-{max(n_vectors):,}")
 
-    results = Path(args.results_dir)
-    stage = run_regression_stage(params, results / "finetune", meas_dir, work / "table.csv",
+    stage = run_regression_stage(params, files.finetune, meas_dir, work / "table.csv",
                                  work / "regression.json", work / "plots", work / "figures",
                                  work / "patchiness_sweep.csv")
-    old_table = read_table(results / "table.csv")
-    old_regression = json.loads((results / "regression.json").read_text())
+    old_table = read_table(files.table)
+    old_regression = json.loads(files.regression.read_text())
     report = pd.DataFrame(study_report(old_table, stage.table, old_regression, stage.regression))
     pd.set_option("display.width", 220)
     settings = params.regression

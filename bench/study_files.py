@@ -1,0 +1,91 @@
+"""The study's files as dvc.yaml hands them to the stages, and the options the study benchmarks share.
+
+The pipeline's paths are written once, in ``dvc.yaml``: each stage's command passes them to its
+notebook as papermill parameters (``-p NAME VALUE``). The benchmarks that rerun part of the study
+(``finetune_seed``, ``quantizer_train_size``, ``sample_size``, ``embed``, ``finetune``) read their
+inputs from there instead of repeating the paths, and :func:`add_study_arguments` gives the three
+that refit the regression their common options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DVC_FILE = "dvc.yaml"
+PARAMS_FILE = "params.yaml"
+_PARAMETER = re.compile(r"-p\s+(\S+)\s+(\S+)")
+
+
+def stage_parameters(stage: str, root: str | Path = ".") -> dict[str, str]:
+    """The ``-p NAME VALUE`` pairs of ``stage``'s command in ``root/dvc.yaml``, as written there
+    (templates kept: ``models/${key}``)."""
+    stages = yaml.safe_load((Path(root) / DVC_FILE).read_text(encoding="utf-8"))["stages"]
+    if stage not in stages:
+        raise SystemExit(f"{Path(root) / DVC_FILE} has no stage {stage!r}")
+    spec = stages[stage]
+    return dict(_PARAMETER.findall(spec.get("do", spec)["cmd"]))
+
+
+def folder_of(template: str) -> str:
+    """The fixed folder of a templated path: ``embeddings/${key}.npy`` → ``embeddings``,
+    ``results/finetune/${item.member}/${item.task}.json`` → ``results/finetune``; a path without a
+    template is returned as it is."""
+    parts = Path(template).parts
+    fixed = next((i for i, part in enumerate(parts) if "${" in part), len(parts))
+    if fixed == 0:
+        raise ValueError(f"{template!r} has no fixed folder")
+    return Path(*parts[:fixed]).as_posix()
+
+
+@dataclass(frozen=True)
+class StudyFiles:
+    """Where one checkout's pipeline keeps what the benchmarks read (paths under ``root``)."""
+
+    root: Path
+    models: Path  # <model id>/: the perturb stage's models
+    embeddings: Path  # <model id>.npy: the embed stage's token vectors
+    sequences: Path  # the corpus the embed stage samples
+    tasks: Path  # the offline suite the finetune stage trains on
+    finetune: Path  # <model id>/<task>.json: the finetune stage's scores
+    measures: Path  # <model id>.json: the measures stage's results
+    table: Path  # the regression stage's results table
+    regression: Path  # the regression stage's fits
+
+    def lock_key(self, path: Path) -> str:
+        """``path`` as the checkout's dvc.lock names it (relative to ``root``, forward slashes)."""
+        return Path(path).relative_to(self.root).as_posix()
+
+
+def study_files(root: str | Path = ".") -> StudyFiles:
+    """:class:`StudyFiles` of the checkout at ``root``, read from its ``dvc.yaml``."""
+    root = Path(root)
+    embed = stage_parameters("embed", root)
+    finetune = stage_parameters("finetune", root)
+    regression = stage_parameters("regression", root)
+    return StudyFiles(
+        root=root,
+        models=root / folder_of(embed["model_dir"]),
+        embeddings=root / folder_of(embed["out"]),
+        sequences=root / embed["sequences_file"],
+        tasks=root / finetune["data_dir"],
+        finetune=root / regression["finetune_dir"],
+        measures=root / regression["measures_dir"],
+        table=root / regression["table_out"],
+        regression=root / regression["regression_out"],
+    )
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that rerun part of the study and refit its regression:
+    the profile, the checkout whose files they read, worker processes and a CSV report."""
+    parser.add_argument("--params", default=PARAMS_FILE, help="the profile (default: %(default)s)")
+    parser.add_argument("--study", default=".",
+                        help="the checkout whose dvc.yaml names the models, samples and committed "
+                             "results read (default: this one)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of one thread each")
+    parser.add_argument("--csv", help="also write the per-measure report to this CSV file")

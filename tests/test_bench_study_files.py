@@ -1,0 +1,83 @@
+"""bench/study_files.py: the study benchmarks read the pipeline's paths from dvc.yaml, not copies."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size")
+
+
+def _study_files():
+    spec = importlib.util.spec_from_file_location("study_files", ROOT / "bench" / "study_files.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _declared_paths() -> set[str]:
+    """Every out, dep, metric and plot of every stage in dvc.yaml, templates kept."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    paths = set()
+    for spec in stages.values():
+        body = spec.get("do", spec)
+        for key in ("outs", "deps", "metrics", "plots"):
+            for entry in body.get(key, []) or []:
+                paths.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    return paths
+
+
+@pytest.mark.parametrize("template, folder", [
+    ("embeddings/${key}.npy", "embeddings"),
+    ("models/${item.member}", "models"),
+    ("results/finetune/${item.member}/${item.task}.json", "results/finetune"),
+    ("data/tasks/offline", "data/tasks/offline"),
+])
+def test_folder_of_a_templated_path(template, folder):
+    assert _study_files().folder_of(template) == folder
+
+
+def test_a_path_that_starts_with_a_template_has_no_folder():
+    with pytest.raises(ValueError):
+        _study_files().folder_of("${key}.npy")
+
+
+def test_every_study_file_is_a_path_the_pipeline_declares():
+    """Each path the benchmarks read is where dvc.yaml's stages write or read it: an out or dep
+    of some stage, or the folder of one (templated outs such as models/${key})."""
+    module = _study_files()
+    files = module.study_files(ROOT)
+    declared = _declared_paths()
+    for name in ("models", "embeddings", "sequences", "tasks", "finetune", "measures", "table", "regression"):
+        rel = files.lock_key(getattr(files, name))
+        assert any(p == rel or p.startswith(rel + "/") for p in declared), (name, rel)
+    assert files.lock_key(files.embeddings / "m.npy") == "embeddings/m.npy"
+    assert module.study_files().table == Path("results/table.csv")
+
+
+def test_an_unknown_stage_is_refused(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages:\n  other:\n    cmd: echo\n")
+    with pytest.raises(SystemExit, match="no stage 'embed'"):
+        _study_files().study_files(tmp_path)
+
+
+def test_the_shared_options():
+    parser = argparse.ArgumentParser()
+    _study_files().add_study_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.params, args.study, args.workers, args.csv) == ("params.yaml", ".", 2, None)
+
+
+@pytest.mark.parametrize("name", STUDY_BENCHMARKS)
+def test_study_benchmarks_do_not_repeat_the_pipelines_paths(name):
+    code = (ROOT / "bench" / f"{name}.py").read_text().split('"""', 2)[-1]  # after the docstring
+    for copy in ("data/tasks/offline", "data/corpus/sequences.jsonl", 'default="results"',
+                 'default="models"', 'default="embeddings"', 'results / "', 'Path("results")'):
+        assert copy not in code, (name, copy)
