@@ -2,9 +2,9 @@
 
 The pipeline's paths are written once, in ``dvc.yaml``: each stage's command passes them to its
 notebook as papermill parameters (``-p NAME VALUE``). The benchmarks that rerun part of the study
-(``finetune_seed``, ``quantizer_train_size``, ``sample_size``, ``embed``, ``finetune``) read their
-inputs from there instead of repeating the paths, and :func:`add_study_arguments` gives the three
-that refit the regression their common options.
+(``finetune_seed``, ``quantizer_train_size``, ``sample_size``, ``embed``, ``finetune``,
+``tolerances``) read their inputs from there instead of repeating the paths, and
+:func:`add_study_arguments` gives the three that refit the regression their common options.
 """
 
 from __future__ import annotations

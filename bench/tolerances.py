@@ -58,7 +58,10 @@ from pathlib import Path
 
 import numpy as np
 
+from study_files import stage_parameters, study_files
+
 ROOT = Path(__file__).resolve().parents[1]
+FILES = study_files(ROOT)  # the pipeline's paths, from dvc.yaml
 CONDITIONS = {
     "baseline": {},
     "aten-default": {"ATEN_CPU_CAPABILITY": "default"},
@@ -250,7 +253,7 @@ def build_models(tokens: list, params, work: Path) -> dict[str, tuple["Member", 
     out = {}
     for token in tokens:
         member = resolve_model(token, params)
-        folder = ROOT / "models" / member.model_id
+        folder = FILES.models / member.model_id
         if not (folder / "latentgeo.json").is_file():
             folder = work / "models" / member.model_id
             if not folder.exists():
@@ -273,7 +276,7 @@ def data_dir(work: Path) -> Path:
 
 
 def committed_measures(model_id: str) -> dict | None:
-    path = ROOT / "results" / "measures" / f"{model_id}.json"
+    path = FILES.measures / f"{model_id}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -419,7 +422,7 @@ def mode_finetune(args, work: Path) -> None:
         print(f"\n{model_id}, {task} ({params.finetune.precision} unless the condition says)")
         spread = Spread()
         first = None
-        committed_path = ROOT / "results" / "finetune" / model_id / f"{task}.json"
+        committed_path = FILES.finetune / model_id / f"{task}.json"
         if committed_path.is_file():
             c = json.loads(committed_path.read_text())
             print(f"  committed     score {c['score']:.4f}, validation loss {c['metrics']['validation']['loss']:.5f}")
@@ -540,7 +543,7 @@ def mode_stitching(args, work: Path) -> None:
     first = args.conditions[0]
     for cond in args.conditions[1:]:
         compare_csv_files(outs[first], outs[cond], files).print(f"stitching: {cond} vs {first}")
-    committed = ROOT / "results" / "stitching"
+    committed = ROOT / stage_parameters("stitching", ROOT)["out_dir"]
     if (committed / "grid.csv").is_file():
         compare_csv_files(committed, outs[first], files).print(
             f"stitching: {first} on this machine vs the committed rows of the same pairs")
@@ -573,7 +576,7 @@ def mode_regression(args, work: Path) -> None:
 
     params = load_params(args.params)
     tol = load_tolerances(args.tolerances)
-    sources = {name: ROOT / "results" / name for name in ("finetune", "measures")}
+    sources = {"finetune": FILES.finetune, "measures": FILES.measures}
     print(f"regression: every score and measure moved by U(±its tolerance in {args.tolerances}), "
           f"{args.draws} draws")
 
@@ -595,7 +598,7 @@ def mode_regression(args, work: Path) -> None:
                 shutil.rmtree(moved[name])
             shutil.copytree(src, moved[name])
             for path in sorted(moved[name].rglob("*.json")):
-                rel_path = f"results/{name}/{path.relative_to(moved[name]).as_posix()}"
+                rel_path = FILES.lock_key(sources[name] / path.relative_to(moved[name]))
                 record = moved_within_tolerance(json.loads(path.read_text()), rel_path, tol, rng)
                 path.write_text(json.dumps(record))
         out = work / "regression-draw"

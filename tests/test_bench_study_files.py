@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size")
+STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "tolerances")
 
 
 def _study_files():
@@ -79,5 +79,5 @@ def test_the_shared_options():
 def test_study_benchmarks_do_not_repeat_the_pipelines_paths(name):
     code = (ROOT / "bench" / f"{name}.py").read_text().split('"""', 2)[-1]  # after the docstring
     for copy in ("data/tasks/offline", "data/corpus/sequences.jsonl", 'default="results"',
-                 'default="models"', 'default="embeddings"', 'results / "', 'Path("results")'):
+                 'default="models"', 'default="embeddings"', 'results / "', '"results" /', 'Path("results")'):
         assert copy not in code, (name, copy)
