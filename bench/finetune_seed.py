@@ -42,7 +42,7 @@ import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, study_files
+from study_files import add_study_arguments, parse_study_arguments
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -129,8 +129,7 @@ def main() -> None:
     parser.add_argument("--work-dir", default="bench-out/finetune_seed")
     parser.add_argument("--measures-dir", help="the measures to refit on (default: the study's committed ones)")
     parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
-    args = parser.parse_args()
-    files = study_files(args.study)
+    args, files = parse_study_arguments(parser)
 
     import pandas as pd
 

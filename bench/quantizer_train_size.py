@@ -46,7 +46,7 @@ import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, study_files
+from study_files import add_study_arguments, parse_study_arguments
 
 SIZE_ALL = "all"
 
@@ -195,8 +195,7 @@ def main() -> None:
     parser.add_argument("--rows", help="also write every model's measured values to this JSON file")
     parser.add_argument("--from-rows", nargs="+", metavar="JSON",
                         help="analyse values written by earlier runs' --rows instead of measuring")
-    args = parser.parse_args()
-    files = study_files(args.study)
+    args, files = parse_study_arguments(parser)
 
     import pandas as pd
 

@@ -82,10 +82,19 @@ def study_files(root: str | Path = ".") -> StudyFiles:
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the benchmarks that rerun part of the study and refit its regression:
-    the profile, the checkout whose files they read, worker processes and a CSV report."""
-    parser.add_argument("--params", default=PARAMS_FILE, help="the profile (default: %(default)s)")
+    the profile, the checkout whose files they read, worker processes and a CSV report. Parse
+    them with :func:`parse_study_arguments`."""
+    parser.add_argument("--params", help=f"the profile (default: STUDY/{PARAMS_FILE})")
     parser.add_argument("--study", default=".",
                         help="the checkout whose dvc.yaml names the models, samples and committed "
-                             "results read (default: this one)")
+                             "results read (default: the current folder)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of one thread each")
     parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
+
+
+def parse_study_arguments(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, StudyFiles]:
+    """``parser``'s arguments, ``--params`` defaulting to the study's own profile, and the study's
+    files."""
+    args = parser.parse_args()
+    args.params = args.params or str(Path(args.study) / PARAMS_FILE)
+    return args, study_files(args.study)

@@ -68,11 +68,19 @@ def test_an_unknown_stage_is_refused(tmp_path):
         _study_files().study_files(tmp_path)
 
 
-def test_the_shared_options():
+def test_the_shared_options(monkeypatch):
+    module = _study_files()
     parser = argparse.ArgumentParser()
-    _study_files().add_study_arguments(parser)
-    args = parser.parse_args([])
+    module.add_study_arguments(parser)
+    monkeypatch.setattr("sys.argv", ["bench"])
+    args, files = module.parse_study_arguments(parser)
     assert (args.params, args.study, args.workers, args.csv) == ("params.yaml", ".", 2, None)
+    monkeypatch.setattr("sys.argv", ["bench", "--study", str(ROOT)])
+    args, files = module.parse_study_arguments(parser)
+    assert args.params == str(ROOT / "params.yaml")  # the study's own profile
+    assert files.measures == ROOT / "results" / "measures"
+    monkeypatch.setattr("sys.argv", ["bench", "--study", str(ROOT), "--params", "other.yaml"])
+    assert module.parse_study_arguments(parser)[0].params == "other.yaml"
 
 
 @pytest.mark.parametrize("name", STUDY_BENCHMARKS)
