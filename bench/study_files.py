@@ -16,15 +16,20 @@ from pathlib import Path
 
 import yaml
 
+from latentgeo.config.schema import PARAMS_FILE
+
 DVC_FILE = "dvc.yaml"
-PARAMS_FILE = "params.yaml"
 _PARAMETER = re.compile(r"-p\s+(\S+)\s+(\S+)")
 
 
-def stage_parameters(stage: str, root: str | Path = ".") -> dict[str, str]:
-    """The ``-p NAME VALUE`` pairs of ``stage``'s command in ``root/dvc.yaml``, as written there
-    (templates kept: ``models/${key}``)."""
-    stages = yaml.safe_load((Path(root) / DVC_FILE).read_text(encoding="utf-8"))["stages"]
+def _stages(root: str | Path) -> dict:
+    return yaml.safe_load((Path(root) / DVC_FILE).read_text(encoding="utf-8"))["stages"]
+
+
+def stage_parameters(stage: str, root: str | Path = ".", stages: dict | None = None) -> dict[str, str]:
+    """The ``-p NAME VALUE`` pairs of ``stage``'s command in ``root/dvc.yaml`` (or in ``stages``,
+    that file's parsed ``stages`` mapping), as written there (templates kept: ``models/${key}``)."""
+    stages = _stages(root) if stages is None else stages
     if stage not in stages:
         raise SystemExit(f"{Path(root) / DVC_FILE} has no stage {stage!r}")
     spec = stages[stage]
@@ -64,9 +69,9 @@ class StudyFiles:
 def study_files(root: str | Path = ".") -> StudyFiles:
     """:class:`StudyFiles` of the checkout at ``root``, read from its ``dvc.yaml``."""
     root = Path(root)
-    embed = stage_parameters("embed", root)
-    finetune = stage_parameters("finetune", root)
-    regression = stage_parameters("regression", root)
+    stages = _stages(root)  # parsed once
+    embed, finetune, regression = (stage_parameters(name, root, stages)
+                                   for name in ("embed", "finetune", "regression"))
     return StudyFiles(
         root=root,
         models=root / folder_of(embed["model_dir"]),
