@@ -263,16 +263,21 @@ def build_models(tokens: list, params, work: Path) -> dict[str, tuple["Member", 
     return out
 
 
-def data_dir(work: Path) -> Path:
-    """The repository's data/ when built, else one built into the work folder (deterministic)."""
-    if (ROOT / "data" / "corpus" / "sequences.jsonl").is_file():
-        return ROOT / "data"
-    folder = work / "data"
-    if not (folder / "corpus" / "sequences.jsonl").is_file():
+def study_data(work: Path) -> tuple[Path, Path]:
+    """The corpus sequences and the offline task suite the stages read (their paths in dvc.yaml):
+    the repository's when its data/ is built, else the same files of a deterministic build into the
+    work folder."""
+    if FILES.sequences.is_file() and FILES.tasks.is_dir():
+        return FILES.sequences, FILES.tasks
+    # dvc.yaml's data paths share one folder, the tracked data build; rebuild it under work/
+    data = Path(os.path.commonpath([FILES.sequences, FILES.tasks]))
+    folder = work / data.name
+    sequences, tasks = (folder / path.relative_to(data) for path in (FILES.sequences, FILES.tasks))
+    if not (sequences.is_file() and tasks.is_dir()):
         from latentgeo.data.build import build_data
 
         build_data(folder, source="packaged", overwrite=True)
-    return folder
+    return sequences, tasks
 
 
 def committed_measures(model_id: str) -> dict | None:
@@ -298,7 +303,7 @@ def mode_embed(args, work: Path) -> None:
     params = load_profile(args.params)
     n = params.data.corpus.n_sequences
     models = ordered_models(args.models, params, work)
-    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    sequences, _ = study_data(work)
     measures_spread, cross_machine = Spread(), Spread()
     first = args.conditions[0]
     print(f"profile {params.profile}: {n} sequences, models {list(models)}, conditions {args.conditions}")
@@ -345,7 +350,7 @@ def mode_noise(args, work: Path) -> None:
     m = params.measures
     n = params.data.corpus.n_sequences
     models = ordered_models(args.models, params, work)
-    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    sequences, _ = study_data(work)
     print(f"relative noise X·(1 + s·N(0, 1)) on the vectors of {n} sequences, scales {args.scales}, "
           f"{args.repeats} draws each; measures vs the unperturbed vectors")
 
@@ -388,7 +393,7 @@ def mode_seeds(args, work: Path) -> None:
     m = params.measures
     n = params.data.corpus.n_sequences
     models = build_models(args.models, params, work)
-    sequences = data_dir(work) / "corpus" / "sequences.jsonl"
+    sequences, _ = study_data(work)
     quantizers = tuple(args.quantizers or m.quantizers)
     print(f"quantizers {quantizers} trained with seeds {args.seeds} on the vectors of {n} sequences")
     for model_id, (_, folder) in models.items():
@@ -416,7 +421,7 @@ def mode_finetune(args, work: Path) -> None:
     cells = [tuple(c.rsplit(":", 1)) for c in args.cells]
     models = build_models(list(dict.fromkeys(token for token, _ in cells)), params, work)
     by_token = {token: resolve_model(token, params).model_id for token, _ in cells}
-    tasks = data_dir(work) / "tasks" / params.finetune.suite
+    _, tasks = study_data(work)
     for token, task in cells:
         model_id = by_token[token]
         print(f"\n{model_id}, {task} ({params.finetune.precision} unless the condition says)")
@@ -522,8 +527,7 @@ def mode_stitching(args, work: Path) -> None:
     """The stitching stage on a subset of the profile's encoders (same texts, anchors, methods):
     every grid, sweep and similarity value per condition, and against the committed rows."""
     params = load_profile(args.params)
-    data = data_dir(work)
-    tasks, corpus = data / "tasks" / "offline", data / "corpus" / "sequences.jsonl"
+    corpus, tasks = study_data(work)
     encoders = args.encoders or list(params.stitching.encoders)
     print(f"stitching: encoders {encoders}, methods {list(params.stitching.methods)}, "
           f"{params.stitching.n_sentences} texts, {params.stitching.anchors} anchors")

@@ -87,5 +87,43 @@ def test_the_shared_options(monkeypatch):
 def test_study_benchmarks_do_not_repeat_the_pipelines_paths(name):
     code = (ROOT / "bench" / f"{name}.py").read_text().split('"""', 2)[-1]  # after the docstring
     for copy in ("data/tasks/offline", "data/corpus/sequences.jsonl", 'default="results"',
-                 'default="models"', 'default="embeddings"', 'results / "', '"results" /', 'Path("results")'):
+                 'default="models"', 'default="embeddings"', 'results / "', '"results" /', 'Path("results")',
+                 '"corpus" / "sequences.jsonl"', '"tasks" / "offline"'):
         assert copy not in code, (name, copy)
+
+
+def _tolerances(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as when run as a script: its sibling modules
+    spec = importlib.util.spec_from_file_location("bench_tolerances", ROOT / "bench" / "tolerances.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tolerances_reads_the_built_data_where_dvc_yaml_says(tmp_path, monkeypatch):
+    """bench/tolerances.py uses the checkout's data/ when built, else builds the same layout into
+    its work folder (paths from dvc.yaml, never from a copy of the data build's layout)."""
+    module = _tolerances(monkeypatch)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    monkeypatch.setattr(module, "FILES", module.study_files(study))
+    built = []
+
+    def fake_build(folder, **kwargs):
+        built.append(Path(folder))
+        (Path(folder) / "corpus").mkdir(parents=True)
+        (Path(folder) / "corpus" / "sequences.jsonl").write_text("{}\n")
+        (Path(folder) / "tasks" / "offline").mkdir(parents=True)
+
+    monkeypatch.setattr("latentgeo.data.build.build_data", fake_build)
+    work = tmp_path / "work"
+    sequences, tasks = module.study_data(work)
+    assert (sequences, tasks) == (work / "data" / "corpus" / "sequences.jsonl", work / "data" / "tasks" / "offline")
+    assert built == [work / "data"]
+    assert module.study_data(work) == (sequences, tasks) and len(built) == 1  # built once
+    (study / "data" / "corpus").mkdir(parents=True)
+    (study / "data" / "corpus" / "sequences.jsonl").write_text("{}\n")
+    (study / "data" / "tasks" / "offline").mkdir(parents=True)
+    assert module.study_data(work) == (study / "data" / "corpus" / "sequences.jsonl", study / "data" / "tasks" / "offline")
