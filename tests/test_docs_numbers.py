@@ -57,7 +57,7 @@ def test_partial_r_of_the_strongest_measures(regression, phrase, measure):
 
 def test_only_isoscore_transfers_between_families(regression):
     """Of the Holm survivors, only IsoScore predicts the left-out family clearly better than the
-    noise level alone: at least 10 % lower RMSE (lsq_under_mu's 4 % is well inside the
+    noise level alone: at least 10 % lower RMSE (lsq_under_mu's 5 % is well inside the
     leave-one-family-out tolerance of tolerances/default.yaml)."""
     lofo = regression["leave_one_family_out"]
     baseline = lofo["baseline"]["rmse"]

@@ -119,3 +119,19 @@ def test_stage_lists_all_the_code_its_notebook_runs(name, stage):
 def _python_files(folder: str) -> set[str]:
     """Repository paths of the project's Python files under ``folder``, subfolders included."""
     return {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*.py")}
+
+
+def test_finetune_stage_depends_on_the_settings_a_run_reads():
+    """A fine-tuning cell reads its task from its command and its hyper-parameters through
+    FinetuneSettings: those keys are its params, so editing the task list reruns no other task.
+    Every other key of the profile's finetune section must be known not to change a run."""
+    import dataclasses
+
+    from latentgeo.config.schema import FinetuneParams
+    from latentgeo.downstream.finetune import FinetuneSettings
+
+    stage = dict(_stages())["finetune"]
+    read = {f.name for f in dataclasses.fields(FinetuneSettings)}
+    assert set(stage["params"]) == {f"finetune.{name}" for name in read}
+    # suite: implied by the task's name; tasks: the matrix itself; save_checkpoint: the CLI's only
+    assert set(FinetuneParams.model_fields) - read == {"suite", "tasks", "save_checkpoint"}
