@@ -24,7 +24,7 @@ from latentgeo.repro.cluster import (
     resolve_cluster,
     usable_gpu_groups,
 )
-from latentgeo.repro.pipeline import make_plan, open_repo
+from latentgeo.repro.pipeline import make_plan, open_repo, prune_lock_entries
 from latentgeo.repro.schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
 from latentgeo.repro.worker import run_stage_command
 
@@ -91,7 +91,10 @@ def reproduce(targets: list[str] | None = None, *, root: str | os.PathLike = "."
 
     Input is checked before any stage runs: ``workers`` ≥ 1, the profile's ``cluster:`` section,
     the targets (DVC must know them), a scheduler address (it must answer within
-    ``connect_timeout`` s). Returns what happened to each stage; failures do not raise."""
+    ``connect_timeout`` s). Returns what happened to each stage; failures do not raise. After a
+    successful run of the whole pipeline (no targets), dvc.lock entries of stages that dvc.yaml no
+    longer defines are removed (:func:`~latentgeo.repro.pipeline.prune_lock_entries`), which
+    ``dvc repro`` leaves in place."""
     root = Path(root)
     section = cluster_section(params_file or root / "params.yaml")
     choice = usable_gpu_groups(resolve_cluster(section, cluster=cluster, workers=workers, threads=threads))
@@ -118,7 +121,10 @@ def _reproduce_here(targets: list[str], choice: ClusterChoice, connect_timeout: 
                 scheduler = Scheduler(repo, plan, submit=runner.submit, wait_any=runner.wait_any,
                                       capacity=runner.capacity, threads=choice.threads,
                                       gpu_groups=choice.gpu_groups, progress=progress, stop_file=stop_file)
-                return scheduler.run()
+                outcome = scheduler.run()
+                if not targets and outcome.ok:  # the whole pipeline is as dvc.yaml says: tidy its lock
+                    outcome.pruned = prune_lock_entries(repo)
+                return outcome
             finally:
                 runner.close()
     except LockError as err:

@@ -144,6 +144,40 @@ def dump_locks(stages: list) -> None:
         batch[0].dvcfile.dump_stages(batch, update_pipeline=False)
 
 
+def prune_lock_entries(repo) -> list[str]:
+    """Remove from each dvc.lock the entries of stages its dvc.yaml no longer defines; return their
+    names (``path:stage`` for a dvc.yaml other than the top one).
+
+    DVC keeps such entries for good (a dropped task, the models of a profile switched away from):
+    they describe no stage, yet ``dvc.lock`` is read whole by every DVC command. The runs stay in
+    DVC's run-cache, so a stage that comes back is restored rather than rerun."""
+    from dvc.utils.serialize import modify_yaml
+
+    defined: dict[str, set[str]] = {}
+    lockfiles: dict[str, object] = {}
+    for stage in repo.index.stages:
+        lockfile = getattr(stage.dvcfile, "_lockfile", None)
+        if lockfile is None or not stage.name:  # a .dvc file: no lock entry
+            continue
+        lockfiles[lockfile.path] = lockfile
+        defined.setdefault(lockfile.path, set()).add(stage.name)
+    removed = []
+    for path, lockfile in lockfiles.items():
+        if not lockfile.exists():
+            continue
+        entries = lockfile.load().get("stages", {})
+        orphans = [name for name in entries if name not in defined[path]]
+        if not orphans:
+            continue
+        with modify_yaml(path, fs=repo.fs) as data:
+            for name in orphans:
+                del data["stages"][name]
+        where = os.path.relpath(path, repo.root_dir)
+        prefix = "" if where == "dvc.lock" else f"{where}:"
+        removed += [f"{prefix}{name}" for name in orphans]
+    return removed
+
+
 def output_paths(stage) -> tuple[str, ...]:
     """Absolute paths of the declared outputs (outs, metrics, plots) of ``stage`` that a failed or
     interrupted run must not leave behind: all but ``persist: true`` ones, which DVC keeps across

@@ -44,6 +44,10 @@ def _repro(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{len(outcome.names(s))} {s}" for s in (RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED)
                        if outcome.names(s))
     print(f"{counts or 'nothing to do'} in {outcome.seconds:.1f} s")
+    if outcome.pruned:
+        shown = ", ".join(outcome.pruned[:3]) + (", …" if len(outcome.pruned) > 3 else "")
+        print(f"dvc.lock: removed {len(outcome.pruned)} entries of stages dvc.yaml no longer defines "
+              f"({shown}); DVC's run-cache keeps their runs")
     for name, error in outcome.errors.items():
         print(f"\nstage {name} failed: {error}", file=sys.stderr)
     if not outcome.ok:
