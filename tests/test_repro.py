@@ -441,15 +441,53 @@ def test_cli_refuses_bad_input_with_exit_status_2(tmp_path, monkeypatch, capsys)
     assert not list(repo.glob("*.txt"))
 
 
-def test_cli_says_which_lock_entries_it_removed(monkeypatch, capsys):
+def test_lock_entries_of_stages_no_longer_defined_are_reported_and_pruned_on_request(tmp_path, scheduler_address):
+    """DVC keeps the lock entry of a stage removed from dvc.yaml (here the foreach item x@2 and the
+    stage after). A successful run of the whole pipeline names them; with prune_lock it removes
+    them; a run of targets does neither. Whether a stage that comes back reruns is DVC's run-cache's
+    call: after (it has a dependency) is restored, x@2 (none: never run-cached) reruns."""
+    repo = make_repo(tmp_path / "repo")
+    assert repro(repo, scheduler_address).ok
+    full = (repo / "dvc.yaml").read_text()
+    shorter = full.replace("foreach: [1, 2]", "foreach: [1]").replace("x1.txt x2.txt", "x1.txt")
+    shorter = shorter.replace("deps: [b.txt, x1.txt, x2.txt]", "deps: [b.txt, x1.txt]")
+    shorter = shorter.split("\n  after:")[0] + "\n"
+    (repo / "dvc.yaml").write_text(shorter)
+
+    def locked() -> set[str]:
+        return set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
+
+    partial = repro(repo, scheduler_address, "a", prune_lock=True)
+    assert partial.ok and partial.orphans == [] and not partial.pruned and {"x@2", "after"} <= locked()
+    kept = repro(repo, scheduler_address)
+    assert kept.ok and sorted(kept.orphans) == ["after", "x@2"] and not kept.pruned
+    assert {"x@2", "after"} <= locked()
+    pruned = repro(repo, scheduler_address, prune_lock=True)
+    assert pruned.pruned and sorted(pruned.orphans) == ["after", "x@2"]
+    assert locked() == {"a", "b", "x@1", "c", "bad"} and dvc_status(repo) == {}
+    assert repro(repo, scheduler_address).orphans == []
+    (repo / "dvc.yaml").write_text(full)
+    back = repro(repo, scheduler_address)
+    assert back.ok and "after" in back.names(RESTORED) and back.names(RAN) == ["x@2"]
+
+
+def test_cli_reports_lock_entries_and_prunes_on_request(tmp_path, monkeypatch, capsys):
     from latentgeo.cli import main
     from latentgeo.repro.schedule import Outcome
 
-    outcome = Outcome(states={"a": UP_TO_DATE}, pruned=["x@2", "x@3", "after", "old"])
-    monkeypatch.setattr("latentgeo.cli.commands.repro.reproduce", lambda *a, **k: outcome)
+    calls = []
+
+    def fake(*args, prune_lock=False, **kw):
+        calls.append(prune_lock)
+        return Outcome(states={"a": UP_TO_DATE}, orphans=["x@2", "x@3", "after", "old"], pruned=prune_lock)
+
+    monkeypatch.setattr("latentgeo.cli.commands.repro.reproduce", fake)
     assert main(["repro"]) == 0
     out = capsys.readouterr().out
-    assert "dvc.lock: removed 4 entries of stages dvc.yaml no longer defines (x@2, x@3, after, …)" in out
+    assert "dvc.lock keeps 4 entries of stages dvc.yaml no longer defines (x@2, x@3, after, …)" in out
+    assert "`latentgeo repro --prune-lock` removes them" in out
+    assert main(["repro", "--prune-lock"]) == 0
+    assert "dvc.lock: removed 4 entries" in capsys.readouterr().out and calls == [False, True]
 
 
 # -- the smoke pipeline on two worker processes --------------------------------------------------------
@@ -499,30 +537,3 @@ def test_smoke_pipeline_on_two_worker_processes_matches_sequential_dvc_repro(smo
         return record
 
     assert finetune_record(smoke_repo) == finetune_record(sequential)
-
-
-def test_a_whole_pipeline_run_drops_lock_entries_of_stages_no_longer_defined(tmp_path, scheduler_address):
-    """DVC keeps the lock entry of a stage removed from dvc.yaml (here the foreach item x@2 and the
-    stage after); a successful run of the whole pipeline removes them, a run of targets does not,
-    and a stage that comes back is restored from DVC's run-cache where DVC keeps one."""
-    repo = make_repo(tmp_path / "repo")
-    assert repro(repo, scheduler_address).ok
-    full = (repo / "dvc.yaml").read_text()
-    shorter = full.replace("foreach: [1, 2]", "foreach: [1]").replace("x1.txt x2.txt", "x1.txt")
-    shorter = shorter.replace("deps: [b.txt, x1.txt, x2.txt]", "deps: [b.txt, x1.txt]")
-    shorter = shorter.split("\n  after:")[0] + "\n"
-    (repo / "dvc.yaml").write_text(shorter)
-    partial = repro(repo, scheduler_address, "a")
-    assert partial.ok and partial.pruned == []
-    assert {"x@2", "after"} <= set(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
-    outcome = repro(repo, scheduler_address)
-    assert outcome.ok and sorted(outcome.pruned) == ["after", "x@2"]
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert set(lock) == {"a", "b", "x@1", "c", "bad"}
-    assert dvc_status(repo) == {}
-    assert repro(repo, scheduler_address).pruned == []  # nothing left to remove
-    (repo / "dvc.yaml").write_text(full)
-    back = repro(repo, scheduler_address)
-    # after (it has a dependency) comes back from the run-cache; x@2 has none, and DVC run-caches
-    # only stages with dependencies, so it reruns as it would under `dvc repro`
-    assert back.ok and "after" in back.names(RESTORED) and back.names(RAN) == ["x@2"]

@@ -24,7 +24,7 @@ from latentgeo.repro.cluster import (
     resolve_cluster,
     usable_gpu_groups,
 )
-from latentgeo.repro.pipeline import make_plan, open_repo, prune_lock_entries
+from latentgeo.repro.pipeline import lock_entry_names, make_plan, open_repo, orphan_lock_entries, remove_lock_entries
 from latentgeo.repro.schedule import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, Outcome, Progress, Scheduler
 from latentgeo.repro.worker import run_stage_command
 
@@ -86,25 +86,25 @@ class _LazyClient:
 def reproduce(targets: list[str] | None = None, *, root: str | os.PathLike = ".",
               cluster: str | None = None, workers: int | None = None, threads: int | None = None,
               params_file: str | os.PathLike | None = None, connect_timeout: float = 20.0,
-              progress_stream=None) -> Outcome:
+              progress_stream=None, prune_lock: bool = False) -> Outcome:
     """Bring ``targets`` (default: all of dvc.yaml) up to date on a Dask cluster.
 
     Input is checked before any stage runs: ``workers`` ≥ 1, the profile's ``cluster:`` section,
     the targets (DVC must know them), a scheduler address (it must answer within
     ``connect_timeout`` s). Returns what happened to each stage; failures do not raise. After a
-    successful run of the whole pipeline (no targets), dvc.lock entries of stages that dvc.yaml no
-    longer defines are removed (:func:`~latentgeo.repro.pipeline.prune_lock_entries`), which
-    ``dvc repro`` leaves in place."""
+    successful run of the whole pipeline (no targets), the outcome lists the dvc.lock entries of
+    stages that dvc.yaml no longer defines (:func:`~latentgeo.repro.pipeline.orphan_lock_entries`),
+    which DVC keeps; with ``prune_lock`` they are removed."""
     root = Path(root)
     section = cluster_section(params_file or root / "params.yaml")
     choice = usable_gpu_groups(resolve_cluster(section, cluster=cluster, workers=workers, threads=threads))
     # DVC resolves targets (and the default dvc.yaml) against the working directory.
     with contextlib.chdir(root):
-        return _reproduce_here(list(targets or []), choice, connect_timeout, progress_stream)
+        return _reproduce_here(list(targets or []), choice, connect_timeout, progress_stream, prune_lock)
 
 
 def _reproduce_here(targets: list[str], choice: ClusterChoice, connect_timeout: float,
-                    progress_stream) -> Outcome:
+                    progress_stream, prune_lock: bool) -> Outcome:
     from dvc.lock import LockError
     from dvc.repo import lock_repo
 
@@ -122,8 +122,12 @@ def _reproduce_here(targets: list[str], choice: ClusterChoice, connect_timeout: 
                                       capacity=runner.capacity, threads=choice.threads,
                                       gpu_groups=choice.gpu_groups, progress=progress, stop_file=stop_file)
                 outcome = scheduler.run()
-                if not targets and outcome.ok:  # the whole pipeline is as dvc.yaml says: tidy its lock
-                    outcome.pruned = prune_lock_entries(repo)
+                if not targets and outcome.ok:  # the whole pipeline is as dvc.yaml says
+                    orphans = orphan_lock_entries(repo)
+                    outcome.orphans = lock_entry_names(repo, orphans)
+                    if prune_lock and orphans:
+                        remove_lock_entries(repo, orphans)
+                        outcome.pruned = True
                 return outcome
             finally:
                 runner.close()

@@ -144,15 +144,13 @@ def dump_locks(stages: list) -> None:
         batch[0].dvcfile.dump_stages(batch, update_pipeline=False)
 
 
-def prune_lock_entries(repo) -> list[str]:
-    """Remove from each dvc.lock the entries of stages its dvc.yaml no longer defines; return their
-    names (``path:stage`` for a dvc.yaml other than the top one).
+def orphan_lock_entries(repo) -> dict[str, list[str]]:
+    """Per lock file (its path), the entries of stages its dvc.yaml no longer defines.
 
-    DVC keeps such entries for good (a dropped task, the models of a profile switched away from):
-    they describe no stage, yet ``dvc.lock`` is read whole by every DVC command. The runs stay in
-    DVC's run-cache, so a stage that comes back is restored rather than rerun."""
-    from dvc.utils.serialize import modify_yaml
-
+    DVC keeps such entries for good: a task dropped from the profile, the models of a profile
+    switched away from. The second kind matters: switching back finds those stages up to date
+    through their entries, while without them every stage whose outputs include an uncached
+    metric (measures, finetune) would rerun, as DVC's run-cache skips such stages."""
     defined: dict[str, set[str]] = {}
     lockfiles: dict[str, object] = {}
     for stage in repo.index.stages:
@@ -161,21 +159,34 @@ def prune_lock_entries(repo) -> list[str]:
             continue
         lockfiles[lockfile.path] = lockfile
         defined.setdefault(lockfile.path, set()).add(stage.name)
-    removed = []
+    orphans = {}
     for path, lockfile in lockfiles.items():
-        if not lockfile.exists():
-            continue
-        entries = lockfile.load().get("stages", {})
-        orphans = [name for name in entries if name not in defined[path]]
-        if not orphans:
-            continue
-        with modify_yaml(path, fs=repo.fs) as data:
-            for name in orphans:
-                del data["stages"][name]
+        if lockfile.exists():
+            names = [name for name in lockfile.load().get("stages", {}) if name not in defined[path]]
+            if names:
+                orphans[path] = names
+    return orphans
+
+
+def lock_entry_names(repo, orphans: dict[str, list[str]]) -> list[str]:
+    """The entries of :func:`orphan_lock_entries` as names: ``stage``, or ``path:stage`` for a lock
+    file other than the top one."""
+    names = []
+    for path, stages in orphans.items():
         where = os.path.relpath(path, repo.root_dir)
-        prefix = "" if where == "dvc.lock" else f"{where}:"
-        removed += [f"{prefix}{name}" for name in orphans]
-    return removed
+        names += [name if where == "dvc.lock" else f"{where}:{name}" for name in stages]
+    return names
+
+
+def remove_lock_entries(repo, orphans: dict[str, list[str]]) -> None:
+    """Delete the given entries (:func:`orphan_lock_entries`) from their lock files, keeping the
+    rest of each file as it is."""
+    from dvc.utils.serialize import modify_yaml
+
+    for path, names in orphans.items():
+        with modify_yaml(path, fs=repo.fs) as data:
+            for name in names:
+                del data["stages"][name]
 
 
 def output_paths(stage) -> tuple[str, ...]:

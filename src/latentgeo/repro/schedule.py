@@ -32,7 +32,8 @@ class Outcome:
     states: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    pruned: list[str] = field(default_factory=list)  # lock entries of stages no longer defined
+    orphans: list[str] = field(default_factory=list)  # lock entries of stages dvc.yaml no longer defines
+    pruned: bool = False  # whether those entries were removed
 
     def names(self, state: str) -> list[str]:
         return [name for name, s in self.states.items() if s == state]

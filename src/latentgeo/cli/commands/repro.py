@@ -36,7 +36,7 @@ def _repro(args: argparse.Namespace) -> int:
         with _sigterm_as_interrupt():
             outcome = reproduce(args.targets, cluster=args.cluster, workers=args.workers,
                                 threads=args.threads, params_file=args.params,
-                                connect_timeout=args.connect_timeout)
+                                connect_timeout=args.connect_timeout, prune_lock=args.prune_lock)
     except Terminated:
         print("latentgeo repro: terminated (SIGTERM); running stages were stopped and their outputs "
               "removed, finished stages are recorded", file=sys.stderr)
@@ -44,10 +44,15 @@ def _repro(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{len(outcome.names(s))} {s}" for s in (RAN, RESTORED, UP_TO_DATE, FAILED, SKIPPED)
                        if outcome.names(s))
     print(f"{counts or 'nothing to do'} in {outcome.seconds:.1f} s")
-    if outcome.pruned:
-        shown = ", ".join(outcome.pruned[:3]) + (", …" if len(outcome.pruned) > 3 else "")
-        print(f"dvc.lock: removed {len(outcome.pruned)} entries of stages dvc.yaml no longer defines "
-              f"({shown}); DVC's run-cache keeps their runs")
+    if outcome.orphans:
+        shown = ", ".join(outcome.orphans[:3]) + (", …" if len(outcome.orphans) > 3 else "")
+        if outcome.pruned:
+            print(f"dvc.lock: removed {len(outcome.orphans)} entries of stages dvc.yaml no longer "
+                  f"defines ({shown})")
+        else:
+            print(f"dvc.lock keeps {len(outcome.orphans)} entries of stages dvc.yaml no longer defines "
+                  f"({shown}), as DVC does: a profile switched back to needs them; "
+                  "`latentgeo repro --prune-lock` removes them")
     for name, error in outcome.errors.items():
         print(f"\nstage {name} failed: {error}", file=sys.stderr)
     if not outcome.ok:
@@ -77,4 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="profile whose cluster section to use (default: params.yaml)")
     parser.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
                         help="give up on a scheduler address that does not answer within S s (default 20)")
+    parser.add_argument("--prune-lock", action="store_true",
+                        help="after a successful run of the whole pipeline, remove the dvc.lock entries "
+                             "of stages dvc.yaml no longer defines (DVC keeps them; switching back to "
+                             "a profile whose entries were removed reruns its stages)")
     parser.set_defaults(func=_repro)
