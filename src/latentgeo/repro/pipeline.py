@@ -148,9 +148,9 @@ def orphan_lock_entries(repo) -> dict[str, list[str]]:
     """Per lock file (its path), the entries of stages its dvc.yaml no longer defines.
 
     DVC keeps such entries for good: a task dropped from the profile, the models of a profile
-    switched away from. The second kind matters: switching back finds those stages up to date
-    through their entries, while without them every stage whose outputs include an uncached
-    metric (measures, finetune) would rerun, as DVC's run-cache skips such stages."""
+    switched away from. Switching back to that profile finds its stages up to date through them;
+    without them each stage must come back from DVC's run-cache (a checkout, where the run-cache
+    still holds the run: not after ``dvc gc``, not in a fresh clone) or run again."""
     defined: dict[str, set[str]] = {}
     lockfiles: dict[str, object] = {}
     for stage in repo.index.stages:

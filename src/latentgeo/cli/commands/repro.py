@@ -51,8 +51,8 @@ def _repro(args: argparse.Namespace) -> int:
                   f"defines ({shown})")
         else:
             print(f"dvc.lock keeps {len(outcome.orphans)} entries of stages dvc.yaml no longer defines "
-                  f"({shown}), as DVC does: a profile switched back to needs them; "
-                  "`latentgeo repro --prune-lock` removes them")
+                  f"({shown}), as DVC does (a profile switched back to finds its stages up to date "
+                  "through them); `latentgeo repro --prune-lock` removes them")
     for name, error in outcome.errors.items():
         print(f"\nstage {name} failed: {error}", file=sys.stderr)
     if not outcome.ok:
@@ -84,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="give up on a scheduler address that does not answer within S s (default 20)")
     parser.add_argument("--prune-lock", action="store_true",
                         help="after a successful run of the whole pipeline, remove the dvc.lock entries "
-                             "of stages dvc.yaml no longer defines (DVC keeps them; switching back to "
-                             "a profile whose entries were removed reruns its stages)")
+                             "of stages dvc.yaml no longer defines (DVC keeps them; a profile switched "
+                             "back to then restores its stages from DVC's run-cache, or reruns those "
+                             "the run-cache no longer holds)")
     parser.set_defaults(func=_repro)
