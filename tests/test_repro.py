@@ -471,6 +471,31 @@ def test_lock_entries_of_stages_no_longer_defined_are_reported_and_pruned_on_req
     assert back.ok and "after" in back.names(RESTORED) and back.names(RAN) == ["x@2"]
 
 
+def test_lock_stage_names_are_read_without_a_full_parse():
+    text = textwrap.dedent("""\
+        schema: '2.0'
+        stages:
+          a:
+            cmd: echo a
+            deps:
+            - path: x
+            params:
+              params.yaml:
+                finetune.seed: 0
+          "x@1:odd":
+            cmd: echo
+          finetune@m-a0-s1-bbc-topic:
+            outs: []
+        other:
+          z:
+        """)
+    assert repro_pipeline.locked_stage_names(text) == ["a", "x@1:odd", "finetune@m-a0-s1-bbc-topic"]
+    committed = Path(__file__).resolve().parents[1] / "dvc.lock"
+    if committed.is_file():  # the real lock: the same names as a whole YAML parse
+        lock = committed.read_text()
+        assert repro_pipeline.locked_stage_names(lock) == list(yaml.safe_load(lock)["stages"])
+
+
 def test_cli_reports_lock_entries_and_prunes_on_request(tmp_path, monkeypatch, capsys):
     from latentgeo.cli import main
     from latentgeo.repro.schedule import Outcome

@@ -162,10 +162,25 @@ def orphan_lock_entries(repo) -> dict[str, list[str]]:
     orphans = {}
     for path, lockfile in lockfiles.items():
         if lockfile.exists():
-            names = [name for name in lockfile.load().get("stages", {}) if name not in defined[path]]
+            names = [name for name in locked_stage_names(repo.fs.read_text(path)) if name not in defined[path]]
             if names:
                 orphans[path] = names
     return orphans
+
+
+def locked_stage_names(text: str) -> list[str]:
+    """The stage names of a dvc.lock's text, in file order, without parsing the whole file (a YAML
+    parse of the default profile's lock takes ~0.7 s, on every run): the keys DVC writes two
+    spaces in under ``stages:``, each read as YAML so that a quoted name comes out as DVC meant it."""
+    import yaml
+
+    names, inside = [], False
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            inside = line.rstrip() == "stages:"
+        elif inside and line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            names.append(str(yaml.safe_load(line.strip()[:-1])))
+    return names
 
 
 def lock_entry_names(repo, orphans: dict[str, list[str]]) -> list[str]:
