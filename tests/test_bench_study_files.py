@@ -14,12 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "tolerances")
 
 
-def _study_files():
-    spec = importlib.util.spec_from_file_location("study_files", ROOT / "bench" / "study_files.py")
+def _bench_module(name: str, module_name: str | None = None):
+    """bench/<name>.py as a module (registered, since dataclasses look their module up)."""
+    spec = importlib.util.spec_from_file_location(module_name or name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up
+    sys.modules.setdefault(spec.name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def _study_files():
+    return _bench_module("study_files")
 
 
 def _declared_paths() -> set[str]:
@@ -94,11 +99,7 @@ def test_study_benchmarks_do_not_repeat_the_pipelines_paths(name):
 
 def _tolerances(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as when run as a script: its sibling modules
-    spec = importlib.util.spec_from_file_location("bench_tolerances", ROOT / "bench" / "tolerances.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
+    return _bench_module("tolerances", "bench_tolerances")
 
 
 def test_tolerances_reads_the_built_data_where_dvc_yaml_says(tmp_path, monkeypatch):
