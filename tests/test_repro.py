@@ -496,6 +496,16 @@ def test_lock_stage_names_are_read_without_a_full_parse():
         assert repro_pipeline.locked_stage_names(lock) == list(yaml.safe_load(lock)["stages"])
 
 
+def test_lock_path_is_where_dvc_keeps_the_lock(tmp_path):
+    from dvc.dvcfile import ProjectFile
+    from dvc.repo import Repo
+
+    repo = Repo.init(str(tmp_path), no_scm=True)
+    for path in ("dvc.yaml", "sub/dvc.yaml", "sub/pipe.yaml"):
+        dvcfile = ProjectFile(repo, str(tmp_path / path))
+        assert repro_pipeline.lock_path(dvcfile.path) == dvcfile._lockfile.path  # DVC's own, private
+
+
 def test_cli_reports_lock_entries_and_prunes_on_request(tmp_path, monkeypatch, capsys):
     from latentgeo.cli import main
     from latentgeo.repro.schedule import Outcome

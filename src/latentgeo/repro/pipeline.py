@@ -152,20 +152,22 @@ def orphan_lock_entries(repo) -> dict[str, list[str]]:
     without them each stage must come back from DVC's run-cache (a checkout, where the run-cache
     still holds the run: not after ``dvc gc``, not in a fresh clone) or run again."""
     defined: dict[str, set[str]] = {}
-    lockfiles: dict[str, object] = {}
     for stage in repo.index.stages:
-        lockfile = getattr(stage.dvcfile, "_lockfile", None)
-        if lockfile is None or not stage.name:  # a .dvc file: no lock entry
+        if not stage.name:  # a .dvc file: no lock entry
             continue
-        lockfiles[lockfile.path] = lockfile
-        defined.setdefault(lockfile.path, set()).add(stage.name)
+        defined.setdefault(lock_path(stage.dvcfile.path), set()).add(stage.name)
     orphans = {}
-    for path, lockfile in lockfiles.items():
-        if lockfile.exists():
-            names = [name for name in locked_stage_names(repo.fs.read_text(path)) if name not in defined[path]]
+    for path, names_defined in defined.items():
+        if repo.fs.exists(path):
+            names = [name for name in locked_stage_names(repo.fs.read_text(path)) if name not in names_defined]
             if names:
                 orphans[path] = names
     return orphans
+
+
+def lock_path(dvcfile_path: str) -> str:
+    """The lock file DVC keeps beside a pipeline file: ``dvc.yaml`` → ``dvc.lock`` in its folder."""
+    return os.path.splitext(dvcfile_path)[0] + ".lock"
 
 
 def locked_stage_names(text: str) -> list[str]:
