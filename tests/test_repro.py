@@ -445,8 +445,14 @@ def test_lock_entries_of_stages_no_longer_defined_are_reported_and_pruned_on_req
     """DVC keeps the lock entry of a stage removed from dvc.yaml (here the foreach item x@2 and the
     stage after). A successful run of the whole pipeline names them; with prune_lock it removes
     them; a run of targets does neither. Whether a stage that comes back reruns is DVC's run-cache's
-    call: after (it has a dependency) is restored, x@2 (none: never run-cached) reruns."""
+    call: after (it has a dependency) is restored, x@2 (none: never run-cached) reruns. A .dvc file
+    (as data.dvc in the project) has no lock entry."""
+    from dvc.repo import Repo
+
     repo = make_repo(tmp_path / "repo")
+    (repo / "data.txt").write_text("tracked\n")
+    with Repo(str(repo)) as r:
+        r.add(str(repo / "data.txt"))
     assert repro(repo, scheduler_address).ok
     full = (repo / "dvc.yaml").read_text()
     shorter = full.replace("foreach: [1, 2]", "foreach: [1]").replace("x1.txt x2.txt", "x1.txt")

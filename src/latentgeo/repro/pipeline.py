@@ -153,7 +153,7 @@ def orphan_lock_entries(repo) -> dict[str, list[str]]:
     still holds the run: not after ``dvc gc``, not in a fresh clone) or run again."""
     defined: dict[str, set[str]] = {}
     for stage in repo.index.stages:
-        if not stage.name:  # a .dvc file: no lock entry
+        if not getattr(stage, "name", None):  # a .dvc file: no lock entry
             continue
         defined.setdefault(lock_path(stage.dvcfile.path), set()).add(stage.name)
     orphans = {}
