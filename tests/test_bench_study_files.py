@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "tolerances")
+STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "third_family",
+                    "tolerances")
 
 
 def _bench_module(name: str, module_name: str | None = None):

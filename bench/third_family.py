@@ -1,0 +1,296 @@
+"""Benchmark: a third family of models, of another architecture, predicted from the first two.
+
+The default study has two families, both MiniLM (BERT, d = 384), and its leave-one-family-out
+test predicts one from the other: a thin base. This script builds a third family from another
+packaged encoder (default all-mpnet-base-v2: MPNet, 12 layers, d = 768) with the profile's noise
+rule at the grid points given (``--alphas``, ``--seeds``), and runs each member through the
+stages' own functions and the profile's settings:
+
+1. perturb: :func:`latentgeo.stages.perturb.build_family_member` (the profile's scope);
+2. embed: :func:`latentgeo.stages.embed.embed_file`, the profile's first ``n_sequences``;
+3. measure: :func:`latentgeo.stages.measures.measures_file` (both quantizers, three seeds, the
+   sweep, stitchability onto the new family's base);
+4. fine-tune: :func:`latentgeo.stages.finetune.finetune_task` on the profile's tasks.
+
+Then, on the committed models and the new family together (``base_model`` tells them apart):
+
+* the out-of-architecture test: per measure, the new family's perturbed models predicted by
+  ``score ~ controls + measure`` fitted on the committed families alone, its RMSE against that of
+  ``score ~ controls`` (the leave-one-family-out fold that leaves the new family out,
+  :func:`latentgeo.analysis.lofo.leave_one_family_out`);
+* the regression refitted on all three families (:func:`latentgeo.analysis.regression.regress`):
+  r, partial r given the controls, Holm-adjusted partial p, beside the committed two-family fit;
+  and the leave-one-family-out RMSE over the three folds.
+
+Resumable: a step whose output exists in ``--work-dir`` is not redone (``--analyse-only`` runs
+none). Each step runs in ``--workers`` processes of one thread.
+
+    python bench/third_family.py [--params params.yaml] [--study .] [--base-model mpnet-base]
+        [--alphas 0,1,2,4,8] [--seeds 1] [--workers 2] [--work-dir bench-out/third_family]
+        [--csv REPORT] [--analyse-only]
+
+Needs the profile's corpus and task data (``latentgeo data get``) and its committed results
+(scores, measures, regression), where ``--study``'s dvc.yaml puts them (:mod:`study_files`).
+The work directory holds ~310 MB of token vectors and ~440 MB of weights per mpnet member.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
+
+from study_files import add_study_arguments, parse_study_arguments
+
+COMPARED = ("r", "partial_r", "partial_p_holm")
+
+
+# --------------------------------------------------------------------------- the steps, one model each
+
+
+def perturb_job(job: dict) -> dict:
+    """In a worker: build one member of the new family, as the perturb stage does."""
+    from latentgeo.stages.perturb import build_family_member
+
+    start = time.process_time()
+    build_family_member(job["base_model"], job["kind"], job["alpha"], job["seed"], job["scope"], job["out"])
+    return {"model": job["model"], "cpu_s": time.process_time() - start}
+
+
+def embed_job(job: dict) -> dict:
+    """In a worker: one member's latent sample, as the embed stage takes it."""
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.embed import embed_file
+
+    params = load_params(job["params"])
+    settings = params.embed
+    start = time.process_time()
+    embed_file(job["model_dir"], job["sequences"], job["out"], n_sequences=params.data.corpus.n_sequences,
+               layer=settings.layer, batch_size=settings.batch_size,
+               max_tokens_per_batch=settings.max_tokens_per_batch, progress=False)
+    return {"model": job["model"], "cpu_s": time.process_time() - start}
+
+
+def measure_job(job: dict) -> dict:
+    """In a worker: every measure of one member's sample, as the measures stage computes them."""
+    from latentgeo.config.schema import load_params
+    from latentgeo.stages.measures import measures_arguments, measures_file
+
+    settings = load_params(job["params"]).measures
+    start = time.process_time()
+    measures_file(job["embeddings"], job["out"], reference=job["reference"], progress=False,
+                  **measures_arguments(settings))
+    return {"model": job["model"], "cpu_s": time.process_time() - start}
+
+
+def finetune_job(job: dict) -> dict:
+    """In a worker: one member fine-tuned on one task, as the finetune stage runs it."""
+    import datasets
+    import transformers
+
+    from latentgeo.config.schema import load_params
+    from latentgeo.downstream.finetune import FinetuneSettings
+    from latentgeo.stages.finetune import finetune_task
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    settings = FinetuneSettings.from_params(load_params(job["params"]).finetune)
+    start = time.process_time()
+    result = finetune_task(job["model_dir"], job["task"], job["data_dir"], job["out"], settings,
+                           show_progress=False)
+    return {"model": f"{job['model']} {job['task']}", "cpu_s": time.process_time() - start,
+            "score": result["score"]}
+
+
+def run_pool(task, jobs: list[dict], workers: int, what: str) -> list[dict]:
+    """``task`` on every job in ``workers`` fresh processes of one thread each (spawned, with the
+    stage launcher's allocator settings, as the stages run); prints progress."""
+    from latentgeo.run_notebook import set_kernel_malloc_env
+
+    if not jobs:
+        return []
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
+    set_kernel_malloc_env()
+    start, done = time.perf_counter(), []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, row in enumerate(pool.map(task, jobs), 1):
+            done.append({**row, "step": what})
+            score = f" score {row['score']:.4f}" if "score" in row else ""
+            print(f"  {what:8s} [{i:2d}/{len(jobs)}] {row['model']:50s} {row['cpu_s']:6.0f} CPU-s "
+                  f"{time.perf_counter() - start:6.0f} s{score}", flush=True)
+    return done
+
+
+def build_family(params, params_file: str, members: dict, files, work: Path, workers: int) -> list[dict]:
+    """Steps 1–4 for every member of the new family, each step skipping what ``work`` holds."""
+    models, emb, meas, ft = work / "models", work / "embeddings", work / "measures", work / "finetune"
+    cost = []
+    jobs = [{"model": m, "base_model": v.base_model, "kind": v.kind, "alpha": v.alpha, "seed": v.seed,
+             "scope": params.perturb.scope, "out": str(models / m)}
+            for m, v in members.items() if not (models / m / "latentgeo.json").is_file()]
+    cost += run_pool(perturb_job, jobs, workers, "perturb")
+    jobs = [{"model": m, "params": params_file, "model_dir": str(models / m),
+             "sequences": str(files.sequences), "out": str(emb / f"{m}.npy")}
+            for m in members if not (emb / f"{m}.json").is_file()]
+    cost += run_pool(embed_job, jobs, workers, "embed")
+    jobs = [{"model": m, "params": params_file, "embeddings": str(emb / f"{m}.npy"),
+             "reference": str(emb / f"{v.reference}.npy"), "out": str(meas / f"{m}.json")}
+            for m, v in members.items() if not (meas / f"{m}.json").is_file()]
+    cost += run_pool(measure_job, jobs, workers, "measure")
+    jobs = [{"model": m, "task": t, "params": params_file, "model_dir": str(models / m),
+             "data_dir": str(files.tasks), "out": str(ft / m / f"{t}.json")}
+            for m in members for t in params.finetune.tasks if not (ft / m / f"{t}.json").is_file()]
+    cost += run_pool(finetune_job, jobs, workers, "finetune")
+    return cost
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+def refit(table, settings) -> dict:
+    """The regression of ``settings.score`` on every measure of ``table``, as the regression stage
+    fits it (``settings``: the profile's ``regression`` section), with its leave-one-family-out
+    result under ``leave_one_family_out``."""
+    from latentgeo.analysis.lofo import leave_one_family_out
+    from latentgeo.analysis.regression import regress
+
+    fit = regress(table, settings.score, measures=settings.measures, group=settings.group,
+                  controls=settings.controls)
+    fit["leave_one_family_out"] = leave_one_family_out(table, settings.score, list(fit["measures"]),
+                                                       controls=settings.controls)
+    return fit
+
+
+def out_of_family_report(two: dict, three: dict, new_family: str) -> list[dict]:
+    """One row per measure of the committed regression ``two``: its r and partial r there, the same
+    on the three-family fit ``three`` (with Holm-adjusted p), the leave-one-family-out RMSE over the
+    three folds, and the fold that leaves ``new_family`` out (RMSE with the measure, and with the
+    controls alone on the same rows)."""
+    lofo = three["leave_one_family_out"]["measures"]
+    rows = []
+    for name in two["ranking"]:
+        old, new = two["measures"][name], three["measures"].get(name, {})
+        fold = ((lofo.get(name) or {}).get("per_family") or {}).get(new_family, {})
+        rows.append({
+            "measure": name,
+            **{f"{k} (2)": old.get(k) for k in ("r", "partial_r")},
+            **{f"{k} (3)": new.get(k) for k in COMPARED},
+            "lofo (3)": (lofo.get(name) or {}).get("rmse"),
+            "new family": fold.get("rmse"),
+            "controls alone": fold.get("baseline_rmse"),
+        })
+    return rows
+
+
+# Measures whose range grows with the width d of the vectors (a count of dimensions): across
+# architectures of other widths their level says as much about d as about the geometry.
+WIDTH_BOUND = ("spread_effective_rank", "spread_twonn_id")
+
+
+def with_per_dimension(table, widths: dict[str, int]) -> "pd.DataFrame":
+    """``table`` with ``<measure>_per_dim`` = measure / d for each measure of :data:`WIDTH_BOUND`
+    it has; ``widths``: d per ``base_model``."""
+    out = table.copy()
+    d = out["base_model"].map(widths).astype(float)
+    for name in WIDTH_BOUND:
+        if name in out.columns:
+            out[f"{name}_per_dim"] = out[name] / d
+    return out
+
+
+def family_scores(table, score: str) -> "pd.DataFrame":
+    """Each family's score per noise level (perturbed models; mean over noise seeds)."""
+    swept = table[table["alpha"].notna()]
+    return swept.pivot_table(index="alpha", columns="base_model", values=score, aggfunc="mean")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_study_arguments(parser)
+    parser.add_argument("--base-model", default="mpnet-base", help="the new family's base model")
+    parser.add_argument("--alphas", default="0,1,2,4,8", help="noise levels (percent), comma-separated")
+    parser.add_argument("--seeds", default="1", help="noise seeds, comma-separated")
+    parser.add_argument("--work-dir", default="bench-out/third_family")
+    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
+    args, files = parse_study_arguments(parser)
+
+    import pandas as pd
+
+    from latentgeo.analysis.regression import holm_survivors
+    from latentgeo.analysis.table import build_results_table
+    from latentgeo.config.schema import load_params
+    from latentgeo.geometry.family import profile_members
+
+    params = load_params(args.params)
+    if args.base_model in params.perturb.base_models:
+        raise SystemExit(f"{args.base_model} is already a family of the profile: name another base model")
+    alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if 0.0 not in alphas or not seeds:
+        raise SystemExit("--alphas must include 0 (the family's base) and --seeds name one or more seeds")
+    members = profile_members([args.base_model], alphas, seeds, [], params.perturb.scope)
+    tasks = list(params.finetune.tasks)
+    work = Path(args.work_dir)
+    print(f"profile {params.profile}: a third family from {args.base_model}, {len(members)} models "
+          f"({list(members)}) x {len(tasks)} tasks; {args.workers} workers of one thread; work dir {work}")
+    start = time.perf_counter()
+    if not args.analyse_only:
+        cost = build_family(params, args.params, members, files, work, args.workers)
+        if cost:
+            frame = pd.DataFrame(cost)
+            print("\nCPU seconds per run (mean, min, max):")
+            print(frame.groupby("step", sort=False)["cpu_s"].agg(["mean", "min", "max"]).round(1).to_string())
+            (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
+
+    committed = build_results_table(files.finetune, files.measures, params.perturb.model_ids(), tasks)
+    new = build_results_table(work / "finetune", work / "measures", list(members), tasks)
+    widths = {}  # d per family, from each family's base model's token vectors
+    for folder, part in ((files.embeddings, committed), (work / "embeddings", new)):
+        for base, rows in part.groupby("base_model"):
+            widths[base] = int(np.load(folder / f"{rows['model'].iloc[0]}.npy", mmap_mode="r").shape[1])
+    table = pd.concat([committed, new], ignore_index=True)
+    settings = params.regression
+    pd.set_option("display.width", 220)
+    print(f"\n{settings.score} per noise level and family (perturbed models, mean over noise seeds):")
+    print(family_scores(table, settings.score).round(3).to_string())
+
+    two = json.loads(files.regression.read_text())
+    three = refit(table, settings)
+    width_free = SimpleNamespace(**{**settings.model_dump(), "measures": [f"{m}_per_dim" for m in WIDTH_BOUND]})
+    per_dim = refit(with_per_dimension(table, widths), width_free)  # apart: not in three's Holm family
+    new_family = new["base_model"].iloc[0]
+    report = pd.DataFrame(out_of_family_report(two, three, new_family))
+    baseline = three["leave_one_family_out"]["baseline"]
+    print(f"\nPer measure (score {settings.score}, controls {settings.controls}): (2) the committed "
+          f"two-family regression, (3) refitted with {new_family}'s {len(new)} models; lofo (3): "
+          f"leave-one-family-out RMSE over the three folds; new family: RMSE of its models predicted "
+          f"by fits on the committed families alone; controls alone: the same fold without the measure")
+    print(report.round(3).to_string(index=False))
+    beats = report[report["new family"] < report["controls alone"]]
+    print(f"\ncontrols alone, leave one family out: RMSE {baseline['rmse']:.3f} over the three folds; "
+          f"{new_family} fold {baseline['per_family'][new_family]['rmse']:.3f}")
+    print(f"measures predicting {new_family} better than the controls alone: "
+          f"{sorted(beats['measure'])}")
+    print(f"\nper dimension (d: {widths}), the measures whose range grows with d:")
+    for name, fit in per_dim["leave_one_family_out"]["measures"].items():
+        print(f"  {name}: r {per_dim['measures'][name]['r']:.3f}, partial r {per_dim['measures'][name]['partial_r']:.3f}, "
+              f"lofo {fit['rmse']:.3f}, {new_family} fold {fit['per_family'][new_family]['rmse']:.3f}")
+    now, before = holm_survivors(three), holm_survivors(two)
+    print(f"partial r surviving Holm at {SIGNIFICANCE} with three families: {sorted(now)}")
+    print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed two-family set")
+    if args.csv:
+        report.to_csv(args.csv, index=False)
+    print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
