@@ -23,10 +23,12 @@ Then, on the committed models and the new family together (``base_model`` tells 
   and the leave-one-family-out RMSE over the three folds.
 
 Resumable: a step whose output exists in ``--work-dir`` is not redone (``--analyse-only`` runs
-none). Each step runs in ``--workers`` processes of one thread.
+none). Each step runs in ``--workers`` processes of one thread. The analysis takes every model of
+the base model in ``--work-dir``: grids run one after another add up (``--alphas 0,1.5,2 --seeds
+1,2`` after the default adds α = 1.5 and a second noise seed where the score falls).
 
     python bench/third_family.py [--params params.yaml] [--study .] [--base-model mpnet-base]
-        [--alphas 0,1,2,4,8] [--seeds 1] [--workers 2] [--work-dir bench-out/third_family]
+        [--alphas 0,0.25,0.5,1,2] [--seeds 1] [--workers 2] [--work-dir bench-out/third_family]
         [--csv REPORT] [--analyse-only]
 
 Needs the profile's corpus and task data (``latentgeo data get``) and its committed results
@@ -207,6 +209,11 @@ def with_per_dimension(table, widths: dict[str, int]) -> "pd.DataFrame":
     return out
 
 
+def family_in(table, base_model: str) -> "pd.DataFrame":
+    """The rows of ``table`` perturbed from ``base_model`` (every grid run into the work folder)."""
+    return table[table["base_model"] == base_model].reset_index(drop=True)
+
+
 def family_scores(table, score: str) -> "pd.DataFrame":
     """Each family's score per noise level (perturbed models; mean over noise seeds)."""
     swept = table[table["alpha"].notna()]
@@ -217,7 +224,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_study_arguments(parser)
     parser.add_argument("--base-model", default="mpnet-base", help="the new family's base model")
-    parser.add_argument("--alphas", default="0,1,2,4,8", help="noise levels (percent), comma-separated")
+    # MPNet fine-tunes to chance at α = 2 already (12 layers compound the noise): a finer grid
+    parser.add_argument("--alphas", default="0,0.25,0.5,1,2", help="noise levels (percent), comma-separated")
     parser.add_argument("--seeds", default="1", help="noise seeds, comma-separated")
     parser.add_argument("--work-dir", default="bench-out/third_family")
     parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
@@ -252,7 +260,10 @@ def main() -> None:
             (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
 
     committed = build_results_table(files.finetune, files.measures, params.perturb.model_ids(), tasks)
-    new = build_results_table(work / "finetune", work / "measures", list(members), tasks)
+    new = family_in(build_results_table(work / "finetune", work / "measures", None, tasks), args.base_model)
+    if missing := sorted(set(members) - set(new["model"])):
+        raise SystemExit(f"no results for {missing} in {work}: run without --analyse-only")
+    print(f"\n{args.base_model}'s models in {work} (this grid's and any built before): {list(new['model'])}")
     widths = {}  # d per family, from each family's base model's token vectors
     for folder, part in ((files.embeddings, committed), (work / "embeddings", new)):
         for base, rows in part.groupby("base_model"):

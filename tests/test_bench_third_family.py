@@ -89,3 +89,10 @@ def test_width_bound_measures_are_divided_by_their_familys_width(bench):
     assert "spread_twonn_id_per_dim" not in out and "spread_effective_rank_per_dim" not in table
     expected = np.where(table["base_model"] == "c", 300 / 768, 200 / 384)
     np.testing.assert_allclose(out["spread_effective_rank_per_dim"].to_numpy(), expected, rtol=1e-15)
+
+
+def test_the_new_family_is_every_model_of_its_base_in_the_work_folder(bench):
+    table = three_families()
+    family = bench.family_in(table, "c")
+    assert list(family["model"]) == ["c-0", "c-0.25", "c-0.5", "c-1", "c-2"]
+    assert list(family.index) == list(range(5)) and bench.family_in(table, "d").empty
