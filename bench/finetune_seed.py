@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,46 +41,9 @@ import numpy as np
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
 from study_files import add_study_arguments, parse_study_arguments
+from study_jobs import finetune_job, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
-
-
-def finetune_job(job: dict) -> dict:
-    """In a worker: one model fine-tuned on one task at one seed, as the finetune stage runs it."""
-    from latentgeo.config.schema import load_params
-    from latentgeo.downstream.finetune import FinetuneSettings
-    from latentgeo.stages.finetune import finetune_task
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()  # one line per run in this script's output, not the stage's bars
-    transformers.logging.set_verbosity_error()
-    settings = FinetuneSettings.from_params(load_params(job["params"]).finetune, seed=job["seed"])
-    start = time.process_time()
-    result = finetune_task(job["model_dir"], job["task"], job["data_dir"], job["out"], settings,
-                           show_progress=False)
-    return {**{k: job[k] for k in ("model", "task", "seed")}, "score": result["score"],
-            "cpu_s": time.process_time() - start}
-
-
-def run_pool(jobs: list[dict], workers: int) -> list[dict]:
-    """``finetune_job`` on every job in ``workers`` fresh processes of one thread each (spawned,
-    so that they start with the stage launcher's allocator settings, as the stages do)."""
-    from latentgeo.run_notebook import set_kernel_malloc_env
-
-    if not jobs:
-        return []
-    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
-    set_kernel_malloc_env()  # read by glibc when each worker process starts
-    start, done = time.perf_counter(), []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, row in enumerate(pool.map(finetune_job, jobs), 1):
-            done.append(row)
-            print(f"  [{i:3d}/{len(jobs)}] seed {row['seed']} {row['model']:45s} {row['task']:20s} "
-                  f"{row['score']:7.4f} {row['cpu_s']:5.0f} CPU-s {time.perf_counter() - start:6.0f} s",
-                  flush=True)
-    return done
 
 
 def score_noise(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.DataFrame":
@@ -161,7 +122,7 @@ def main() -> None:
     jobs = check + [job(m, t, s) for s in seeds for m in models for t in tasks]
     todo = [j for j in jobs if not Path(j["out"]).is_file()]
     if not args.analyse_only:
-        cost = run_pool(todo, args.workers)
+        cost = run_pool(finetune_job, todo, args.workers, "finetune")
         if cost:
             cpu = pd.DataFrame(cost).groupby("task")["cpu_s"].agg(["mean", "min", "max"]).round(1)
             print(f"\nCPU seconds per run (mean, min, max):\n{cpu.to_string()}")

@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,47 +42,9 @@ import numpy as np
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
 from study_files import add_study_arguments, parse_study_arguments
+from study_jobs import embed_job, measure_job, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
-
-
-def embed_model(job: dict) -> dict:
-    """In a worker: embed one model's first ``n_sequences`` sequences; CPU seconds it took."""
-    from latentgeo.config.schema import load_params
-    from latentgeo.stages.embed import embed_file
-
-    settings = load_params(job["params"]).embed
-    start = time.process_time()
-    result = embed_file(job["model_dir"], job["sequences"], job["out"], n_sequences=job["n_sequences"],
-                        layer=settings.layer, batch_size=settings.batch_size,
-                        max_tokens_per_batch=settings.max_tokens_per_batch, progress=False)
-    return {"model": job["model"], "cpu_s": time.process_time() - start, "n": result.n_tokens}
-
-
-def measure_model(job: dict) -> dict:
-    """In a worker: every measure of one model's sample, as the measures stage computes them."""
-    from latentgeo.config.schema import load_params
-    from latentgeo.stages.measures import measures_arguments, measures_file
-
-    settings = load_params(job["params"]).measures
-    start = time.process_time()
-    measures_file(job["embeddings"], job["out"], reference=job["reference"], progress=False,
-                  **measures_arguments(settings))
-    return {"model": job["model"], "cpu_s": time.process_time() - start}
-
-
-def run_pool(task, jobs: list[dict], workers: int, what: str) -> list[dict]:
-    """``task`` on every job in ``workers`` processes of one thread each; prints progress."""
-    if not jobs:
-        return []
-    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
-    start, done = time.perf_counter(), []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for i, row in enumerate(pool.map(task, jobs), 1):
-            done.append(row)
-            print(f"  {what} [{i:2d}/{len(jobs)}] {row['model']:45s} {row['cpu_s']:6.0f} CPU-s "
-                  f"{time.perf_counter() - start:7.0f} s", flush=True)
-    return done
 
 
 def prefix_difference(new_npy: Path, committed_npy: Path) -> tuple[float, bool]:
@@ -158,12 +119,12 @@ def main() -> None:
                  "sequences": str(files.sequences), "out": str(emb_dir / f"{m}.npy"),
                  "n_sequences": args.n_sequences}
                 for m in members if not (emb_dir / f"{m}.json").is_file()]
-        cost += [{**r, "step": "embed"} for r in run_pool(embed_model, jobs, args.workers, "embed")]
+        cost += run_pool(embed_job, jobs, args.workers, "embed")
         jobs = [{"model": m, "params": args.params, "embeddings": str(emb_dir / f"{m}.npy"),
                  "reference": str(emb_dir / f"{member.reference}.npy"),
                  "out": str(meas_dir / f"{m}.json")}
                 for m, member in members.items() if not (meas_dir / f"{m}.json").is_file()]
-        cost += [{**r, "step": "measure"} for r in run_pool(measure_model, jobs, args.workers, "measure")]
+        cost += run_pool(measure_job, jobs, args.workers, "measure")
     if cost:
         frame = pd.DataFrame(cost)
         print(f"\nCPU seconds per model at {args.n_sequences} sequences (mean, min, max over models):")

@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -52,6 +50,7 @@ import numpy as np
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
 from study_files import add_study_arguments, parse_study_arguments
+from study_jobs import embed_job, finetune_job, measure_job, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -66,70 +65,6 @@ def perturb_job(job: dict) -> dict:
     start = time.process_time()
     build_family_member(job["base_model"], job["kind"], job["alpha"], job["seed"], job["scope"], job["out"])
     return {"model": job["model"], "cpu_s": time.process_time() - start}
-
-
-def embed_job(job: dict) -> dict:
-    """In a worker: one member's latent sample, as the embed stage takes it."""
-    from latentgeo.config.schema import load_params
-    from latentgeo.stages.embed import embed_file
-
-    params = load_params(job["params"])
-    settings = params.embed
-    start = time.process_time()
-    embed_file(job["model_dir"], job["sequences"], job["out"], n_sequences=params.data.corpus.n_sequences,
-               layer=settings.layer, batch_size=settings.batch_size,
-               max_tokens_per_batch=settings.max_tokens_per_batch, progress=False)
-    return {"model": job["model"], "cpu_s": time.process_time() - start}
-
-
-def measure_job(job: dict) -> dict:
-    """In a worker: every measure of one member's sample, as the measures stage computes them."""
-    from latentgeo.config.schema import load_params
-    from latentgeo.stages.measures import measures_arguments, measures_file
-
-    settings = load_params(job["params"]).measures
-    start = time.process_time()
-    measures_file(job["embeddings"], job["out"], reference=job["reference"], progress=False,
-                  **measures_arguments(settings))
-    return {"model": job["model"], "cpu_s": time.process_time() - start}
-
-
-def finetune_job(job: dict) -> dict:
-    """In a worker: one member fine-tuned on one task, as the finetune stage runs it."""
-    import datasets
-    import transformers
-
-    from latentgeo.config.schema import load_params
-    from latentgeo.downstream.finetune import FinetuneSettings
-    from latentgeo.stages.finetune import finetune_task
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    settings = FinetuneSettings.from_params(load_params(job["params"]).finetune)
-    start = time.process_time()
-    result = finetune_task(job["model_dir"], job["task"], job["data_dir"], job["out"], settings,
-                           show_progress=False)
-    return {"model": f"{job['model']} {job['task']}", "cpu_s": time.process_time() - start,
-            "score": result["score"]}
-
-
-def run_pool(task, jobs: list[dict], workers: int, what: str) -> list[dict]:
-    """``task`` on every job in ``workers`` fresh processes of one thread each (spawned, with the
-    stage launcher's allocator settings, as the stages run); prints progress."""
-    from latentgeo.run_notebook import set_kernel_malloc_env
-
-    if not jobs:
-        return []
-    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # read by the workers' libraries
-    set_kernel_malloc_env()
-    start, done = time.perf_counter(), []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, row in enumerate(pool.map(task, jobs), 1):
-            done.append({**row, "step": what})
-            score = f" score {row['score']:.4f}" if "score" in row else ""
-            print(f"  {what:8s} [{i:2d}/{len(jobs)}] {row['model']:50s} {row['cpu_s']:6.0f} CPU-s "
-                  f"{time.perf_counter() - start:6.0f} s{score}", flush=True)
-    return done
 
 
 def build_family(params, params_file: str, members: dict, files, work: Path, workers: int) -> list[dict]:
