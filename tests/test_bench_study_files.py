@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bench_utils import bench_module as _bench_module
+
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "third_family",
+STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "study_jobs", "third_family",
                     "tolerances")
-
-
-def _bench_module(name: str, module_name: str | None = None):
-    """bench/<name>.py as a module (registered, since dataclasses look their module up)."""
-    spec = importlib.util.spec_from_file_location(module_name or name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _study_files():

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench_utils import bench_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # its sibling module study_files, as when run as a script
-    try:
-        spec = importlib.util.spec_from_file_location("bench_third_family", ROOT / "bench" / "third_family.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    return bench_module("third_family", "bench_third_family")
 
 
 def three_families(seed: int = 3) -> pd.DataFrame:
