@@ -18,14 +18,17 @@ the profile on every task again at other seeds, with the stage's own function
 First it reruns the first model's tasks at the committed seed: the scores must come out as
 committed (same machine, same code), which shows the runs are the stage's own.
 
-Resumable: a run whose JSON exists in ``--work-dir`` is not redone (``--analyse-only`` runs none).
+The scores (one JSON per run, ``seed-<seed>/<model>/<task>.json``) go to ``--results``, by default
+``bench/results/finetune_seed``, where the run docs/results.md quotes is committed:
+``--analyse-only`` reruns the analysis from them in seconds. Resumable: a run whose JSON exists is
+not redone (``--analyse-only`` runs none).
 
     python bench/finetune_seed.py [--params params.yaml] [--study .] [--seeds 1] [--workers 2]
-        [--work-dir bench-out/finetune_seed] [--csv REPORT] [--analyse-only]
+        [--results bench/results/finetune_seed] [--csv REPORT] [--analyse-only]
 
-Needs the profile's models (``latentgeo repro perturb``), its task data (``latentgeo data get``)
-and its committed results (scores, measures, regression), where ``--study``'s dvc.yaml puts them
-(:mod:`study_files`).
+Needs the profile's models (``latentgeo repro perturb``) and task data (``latentgeo data get``;
+neither for ``--analyse-only``) and its committed results (scores, measures, regression), where
+``--study``'s dvc.yaml puts them (:mod:`study_files`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, parse_study_arguments
+from study_files import add_results_argument, add_study_arguments, parse_study_arguments
 from study_jobs import finetune_job, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
@@ -83,71 +86,27 @@ def mean_table(tables: dict[int, "pd.DataFrame"], scores: list[str]) -> "pd.Data
     return out.reset_index()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_study_arguments(parser)
-    parser.add_argument("--seeds", default="1", help="other fine-tuning seeds, comma-separated")
-    parser.add_argument("--work-dir", default="bench-out/finetune_seed")
-    parser.add_argument("--measures-dir", help="the measures to refit on (default: the study's committed ones)")
-    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
-    args, files = parse_study_arguments(parser)
-
+def analyse(params, files, results_dir: Path, seeds: list[int], measures_dir: Path | None = None) -> dict:
+    """The study at the committed fine-tuning seed, at each of ``seeds`` (scores in
+    ``results_dir/seed-<seed>``) and on the mean score over all of them, on the measures in
+    ``measures_dir`` (default: the committed ones): a dict of the per-seed results ``tables``, the
+    ``noise`` frame (:func:`score_noise`), the ``regressions`` (``seed <s>`` and ``mean``, each with
+    its ``leave_one_family_out``; the committed seed's must be the committed regression) and the
+    per-measure ``report``."""
     import pandas as pd
 
     from latentgeo.analysis.lofo import leave_one_family_out
-    from latentgeo.analysis.regression import holm_survivors, regress
+    from latentgeo.analysis.regression import regress
     from latentgeo.analysis.table import SCORE_AVERAGE, SCORE_NORMALISED, build_results_table, score_columns
-    from latentgeo.config.schema import load_params
 
-    params = load_params(args.params)
     committed_seed = params.finetune.seed
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    if committed_seed in seeds or not seeds:
-        raise SystemExit(f"--seeds must name seeds other than the committed one ({committed_seed})")
     models, tasks = params.perturb.model_ids(), list(params.finetune.tasks)
-    missing = [m for m in models if not (files.models / m).is_dir()]
-    if missing and not args.analyse_only:
-        raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
-    work = Path(args.work_dir)
-    print(f"profile {params.profile}: {len(models)} models x {len(tasks)} tasks at fine-tuning seeds "
-          f"{seeds} (committed: {committed_seed}); {args.workers} workers of one thread; work dir {work}")
-    start = time.perf_counter()
-
-    def job(model: str, task: str, seed: int) -> dict:
-        return {"model": model, "task": task, "seed": seed, "params": args.params,
-                "model_dir": str(files.models / model), "data_dir": str(files.tasks),
-                "out": str(work / f"seed-{seed}" / model / f"{task}.json")}
-
-    check = [job(models[0], task, committed_seed) for task in tasks]
-    jobs = check + [job(m, t, s) for s in seeds for m in models for t in tasks]
-    todo = [j for j in jobs if not Path(j["out"]).is_file()]
-    if not args.analyse_only:
-        cost = run_pool(finetune_job, todo, args.workers, "finetune")
-        if cost:
-            cpu = pd.DataFrame(cost).groupby("task")["cpu_s"].agg(["mean", "min", "max"]).round(1)
-            print(f"\nCPU seconds per run (mean, min, max):\n{cpu.to_string()}")
-    same = []
-    for j in check:
-        if Path(j["out"]).is_file():
-            new = json.loads(Path(j["out"]).read_text())["score"]
-            old = json.loads((files.finetune / j["model"] / f"{j['task']}.json").read_text())["score"]
-            same.append((j["task"], old, new))
-    if same:
-        verdict = "identical" if all(a == b for _, a, b in same) else "NOT identical (another machine?)"
-        print(f"\n{models[0]} rerun at the committed seed {committed_seed}: {verdict} (committed vs rerun: "
-              + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same) + ")")
-
-    measures_dir = Path(args.measures_dir) if args.measures_dir else files.measures
+    measures_dir = measures_dir or files.measures
     tables = {committed_seed: build_results_table(files.finetune, measures_dir, models, tasks)}
     for seed in seeds:
-        tables[seed] = build_results_table(work / f"seed-{seed}", measures_dir, models, tasks)
+        tables[seed] = build_results_table(results_dir / f"seed-{seed}", measures_dir, models, tasks)
     scores = [f"score_{t}" for t in tasks] + [c for c in (SCORE_AVERAGE, SCORE_NORMALISED)
                                                 if c in score_columns(tables[committed_seed])]
-    pd.set_option("display.width", 220)
-    print(f"\nHow much of the score is the fine-tuning seed (swept models; run_sd: the SD of one run, "
-          f"model_sd: the SD across models at seed {committed_seed}):")
-    print(score_noise(tables, scores).round(4).to_string(index=False))
-
     settings = params.regression
     fits = {f"seed {s}": tables[s] for s in sorted(tables)}
     fits["mean"] = mean_table(tables, scores)
@@ -177,20 +136,81 @@ def main() -> None:
             row[f"lofo ({fit})"] = lofo.get("rmse")
             row[f"closer ({fit})"] = lofo.get("better")
         rows.append(row)
-    report = pd.DataFrame(rows)
+    return {"tables": tables, "noise": score_noise(tables, scores), "regressions": regressions,
+            "report": pd.DataFrame(rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_study_arguments(parser)
+    parser.add_argument("--seeds", default="1", help="other fine-tuning seeds, comma-separated")
+    add_results_argument(parser, "finetune_seed")
+    parser.add_argument("--measures-dir", help="the measures to refit on (default: the study's committed ones)")
+    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --results")
+    args, files = parse_study_arguments(parser)
+
+    import pandas as pd
+
+    from latentgeo.analysis.regression import holm_survivors
+    from latentgeo.config.schema import load_params
+
+    params = load_params(args.params)
+    committed_seed = params.finetune.seed
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if committed_seed in seeds or not seeds:
+        raise SystemExit(f"--seeds must name seeds other than the committed one ({committed_seed})")
+    models, tasks = params.perturb.model_ids(), list(params.finetune.tasks)
+    missing = [m for m in models if not (files.models / m).is_dir()]
+    if missing and not args.analyse_only:
+        raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
+    results_dir = Path(args.results)
+    print(f"profile {params.profile}: {len(models)} models x {len(tasks)} tasks at fine-tuning seeds "
+          f"{seeds} (committed: {committed_seed}); {args.workers} workers of one thread; results {results_dir}")
+    start = time.perf_counter()
+
+    def job(model: str, task: str, seed: int) -> dict:
+        return {"model": model, "task": task, "seed": seed, "params": args.params,
+                "model_dir": str(files.models / model), "data_dir": str(files.tasks),
+                "out": str(results_dir / f"seed-{seed}" / model / f"{task}.json")}
+
+    check = [job(models[0], task, committed_seed) for task in tasks]
+    jobs = check + [job(m, t, s) for s in seeds for m in models for t in tasks]
+    todo = [j for j in jobs if not Path(j["out"]).is_file()]
+    if not args.analyse_only:
+        cost = run_pool(finetune_job, todo, args.workers, "finetune")
+        if cost:
+            cpu = pd.DataFrame(cost).groupby("task")["cpu_s"].agg(["mean", "min", "max"]).round(1)
+            print(f"\nCPU seconds per run (mean, min, max):\n{cpu.to_string()}")
+    same = []
+    for j in check:
+        if Path(j["out"]).is_file():
+            new = json.loads(Path(j["out"]).read_text())["score"]
+            old = json.loads((files.finetune / j["model"] / f"{j['task']}.json").read_text())["score"]
+            same.append((j["task"], old, new))
+    if same:
+        verdict = "identical" if all(a == b for _, a, b in same) else "NOT identical (another machine?)"
+        print(f"\n{models[0]} rerun at the committed seed {committed_seed}: {verdict} (committed vs rerun: "
+              + "; ".join(f"{t} {a:.6f} vs {b:.6f}" for t, a, b in same) + ")")
+
+    result = analyse(params, files, results_dir, seeds, Path(args.measures_dir) if args.measures_dir else None)
+    pd.set_option("display.width", 220)
+    print(f"\nHow much of the score is the fine-tuning seed (swept models; run_sd: the SD of one run, "
+          f"model_sd: the SD across models at seed {committed_seed}):")
+    print(result["noise"].round(4).to_string(index=False))
+    settings = params.regression
     print(f"\nThe regression of {settings.score} on each measure at each fine-tuning seed and on the "
           f"mean over seeds (controls {settings.controls}; holm: Holm-adjusted partial p; lofo: "
           "leave-one-family-out RMSE; closer: of its left-out models, how many it predicts closer than the "
           "controls alone do):")
-    print(report.round(3).to_string(index=False))
-    for fit, regression in regressions.items():
+    print(result["report"].round(3).to_string(index=False))
+    for fit, regression in result["regressions"].items():
         lofo = regression["leave_one_family_out"]["baseline"]["rmse"]
         control = regression.get("controls", {})
         r2 = control.get("r2") if isinstance(control, dict) else None
         print(f"{fit:>8}: partial r surviving Holm at {SIGNIFICANCE}: {sorted(holm_survivors(regression))}; "
               f"controls alone: R² {r2 if r2 is None else round(r2, 3)}, LOFO RMSE {lofo:.3f}")
     if args.csv:
-        report.to_csv(args.csv, index=False)
+        result["report"].to_csv(args.csv, index=False)
     print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
 
 

@@ -23,12 +23,17 @@ embeddings are the pipeline's: the script prints the largest difference, and how
 files match the hashes of the committed dvc.lock. LSQ at the profile's size is not retrained
 unless listed (three LSQ trainings cost ~2 CPU-minutes per model): the committed values stand.
 
-    python bench/quantizer_train_size.py [--params params.yaml] [--study .] [--pq-sizes 10240,16384,32768,all]
-        [--lsq-sizes 10240] [--models ID ...] [--workers 2] [--csv REPORT] [--rows VALUES.json]
-    python bench/quantizer_train_size.py --from-rows VALUES.json [VALUES.json ...]  # re-analyse
+Each run writes every model's measured values and costs to ``--results`` (``rows-<time>.json``),
+by default ``bench/results/quantizer_train_size``, where the runs docs/results.md quotes are
+committed; ``--analyse-only`` reanalyses every rows file there in seconds (runs add up: the
+profile's size, measured by each, is the check).
 
-Needs the profile's embeddings (``latentgeo repro embed``) and its committed results (table,
-measures), where ``--study``'s dvc.yaml puts them (:mod:`study_files`). ``all``: every vector (PQ's k-means still samples
+    python bench/quantizer_train_size.py [--params params.yaml] [--study .] [--pq-sizes 10240,16384,32768,all]
+        [--lsq-sizes 10240] [--models ID ...] [--workers 2] [--csv REPORT]
+        [--results bench/results/quantizer_train_size] [--analyse-only]
+
+Needs the profile's embeddings (``latentgeo repro embed``; not for ``--analyse-only``) and its
+committed results (table, measures), where ``--study``'s dvc.yaml puts them (:mod:`study_files`). ``all``: every vector (PQ's k-means still samples
 256 per centroid itself, 65,536 at k = 256, as FAISS does by default).
 """
 
@@ -46,7 +51,7 @@ import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, parse_study_arguments
+from study_files import add_results_argument, add_study_arguments, parse_study_arguments
 
 SIZE_ALL = "all"
 
@@ -186,75 +191,110 @@ def study_report(table, settings, models: list[str], committed: dict, rows: list
     return out
 
 
+def read_rows(results_dir: Path, models: list[str]) -> list[dict]:
+    """Every row of the ``rows-*.json`` files in ``results_dir`` (oldest first) for ``models``."""
+    paths = sorted(results_dir.glob("rows-*.json"))
+    if not paths:
+        raise SystemExit(f"no rows-*.json in {results_dir}: run without --analyse-only")
+    return [row for path in paths for row in json.loads(path.read_text()) if row["model"] in models]
+
+
+def check_point(rows: list[dict], committed: dict, profile_size: int) -> list[float]:
+    """Relative differences between the PQ values recomputed at the profile's training size and
+    the committed measures (every code-only measure of every model measured there)."""
+    from latentgeo.geometry.measures.sweep import SWEEP_MEASURES
+
+    return [relative_difference(r["values"][n], committed[r["model"]]["pq"][n])
+            for r in rows if r["quantizer"] == "pq" and r["size"] == profile_size
+            for n in SWEEP_MEASURES]
+
+
+def mean_cost(rows: list[dict]) -> "pd.Series":
+    """CPU seconds per model (training, encoding and code measures, all quantizer seeds), mean over
+    the models, per (quantizer, size)."""
+    import pandas as pd
+
+    cost = pd.DataFrame([{k: r[k] for k in ("quantizer", "size", "cpu_s")} for r in rows])
+    cost["size"] = cost["size"].astype(str)
+    return cost.groupby(["quantizer", "size"], sort=False)["cpu_s"].mean()
+
+
+def analyse_rows(params, files, rows: list[dict]) -> dict:
+    """The study at each (quantizer, size) of ``rows`` (every model of the profile): a dict of the
+    per-measure ``report`` (:func:`study_report`), ``cost`` (:func:`mean_cost`), the ``check``
+    differences (:func:`check_point`) and ``controls_lofo_rmse``."""
+    import pandas as pd
+
+    from latentgeo.analysis.regression import read_table
+
+    models = params.perturb.model_ids()
+    committed = {m: json.loads((files.measures / f"{m}.json").read_text()) for m in models}
+    table = read_table(files.table)
+    settings = params.regression
+    return {
+        "report": pd.DataFrame(study_report(table, settings, models, committed, rows)),
+        "cost": mean_cost(rows),
+        "check": check_point(rows, committed, params.measures.train_size),
+        "controls_lofo_rmse": analyse(table, settings, [])["_controls_lofo_rmse"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_study_arguments(parser)
     parser.add_argument("--pq-sizes", default="10240,16384,32768,all")
     parser.add_argument("--lsq-sizes", default="10240")
     parser.add_argument("--models", nargs="*", help="model ids (default: every member)")
-    parser.add_argument("--rows", help="also write every model's measured values to this JSON file")
-    parser.add_argument("--from-rows", nargs="+", metavar="JSON",
-                        help="analyse values written by earlier runs' --rows instead of measuring")
+    add_results_argument(parser, "quantizer_train_size")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="analyse the rows files in --results instead of measuring")
     args, files = parse_study_arguments(parser)
 
     import pandas as pd
 
-    from latentgeo.analysis.regression import read_table
     from latentgeo.config.schema import load_params
     from latentgeo.geometry.measures.compute import quantizer_seed_list
-    from latentgeo.geometry.measures.sweep import SWEEP_MEASURES
 
     params = load_params(args.params)
     ms = params.measures
     profile_size = ms.train_size
     seeds = quantizer_seed_list(ms.seed, ms.quantizer_seeds)
     models = args.models or params.perturb.model_ids()
-    table = read_table(files.table)
-    missing = [m for m in models if not (files.embeddings / f"{m}.npy").is_file()]
-    if missing:
-        raise SystemExit(f"embeddings missing for {missing}: run `latentgeo repro embed` first")
-    whole_study = set(models) == set(table["model"])
-    sizes = {"pq": parse_sizes(args.pq_sizes), "lsq": parse_sizes(args.lsq_sizes)}
-    sizes["pq"] = list(dict.fromkeys([profile_size, *sizes["pq"]]))  # the check point first
-    runs = [(kind, size) for kind in ("pq", "lsq") for size in sizes[kind]]
-
-    lock = committed_md5s(files.root)
-    same = [file_md5(files.embeddings / f"{m}.npy") == lock.get(files.lock_key(files.embeddings / f"{m}.npy"))
-            for m in models]
+    results_dir = Path(args.results)
     print(f"profile {params.profile}: {len(models)} models, m = {ms.m}, nbits = {ms.nbits}, "
-          f"quantizer seeds {seeds}, profile train_size = {profile_size}")
-    print(f"embeddings identical to dvc.lock's: {sum(same)} of {len(models)}")
+          f"quantizer seeds {seeds}, profile train_size = {profile_size}; results {results_dir}")
     start = time.perf_counter()
-    if args.from_rows:
-        rows = [row for path in args.from_rows for row in json.loads(Path(path).read_text())]
-        rows = [row for row in rows if row["model"] in models]
+    if args.analyse_only:
+        rows = read_rows(results_dir, models)
     else:
+        missing = [m for m in models if not (files.embeddings / f"{m}.npy").is_file()]
+        if missing:
+            raise SystemExit(f"embeddings missing for {missing}: run `latentgeo repro embed` first")
+        lock = committed_md5s(files.root)
+        same = [file_md5(files.embeddings / f"{m}.npy") == lock.get(files.lock_key(files.embeddings / f"{m}.npy"))
+                for m in models]
+        print(f"embeddings identical to dvc.lock's: {sum(same)} of {len(models)}")
+        sizes = {"pq": parse_sizes(args.pq_sizes), "lsq": parse_sizes(args.lsq_sizes)}
+        sizes["pq"] = list(dict.fromkeys([profile_size, *sizes["pq"]]))  # the check point first
+        runs = [(kind, size) for kind in ("pq", "lsq") for size in sizes[kind]]
         print(f"runs per model: {runs}; {args.workers} worker processes, one FAISS thread each")
         rows = measure_models(models, runs, files.embeddings, ms.m, ms.nbits, seeds, args.workers)
-    if args.rows:
-        Path(args.rows).write_text(json.dumps(rows, indent=1))
+        results_dir.mkdir(parents=True, exist_ok=True)
+        (results_dir / f"rows-{int(time.time())}.json").write_text(json.dumps(rows, indent=1))
 
-    # Cost: CPU seconds per model, all of the profile's quantizer seeds.
-    cost = pd.DataFrame([{k: r[k] for k in ("quantizer", "size", "cpu_s")} for r in rows])
-    cost["size"] = cost["size"].astype(str)
-    print("\nCPU seconds per model (training, encoding and code measures, all quantizer seeds), "
-          "mean over models:")
-    print(cost.groupby(["quantizer", "size"], sort=False)["cpu_s"].mean().round(1).to_string())
-
-    # The check: at the profile's size the recomputed PQ values are the committed ones.
-    committed = {m: json.loads((files.measures / f"{m}.json").read_text()) for m in models}
-    check = [relative_difference(r["values"][n], committed[r["model"]]["pq"][n])
-             for r in rows if r["quantizer"] == "pq" and r["size"] == profile_size
-             for n in SWEEP_MEASURES]
-    if check:
-        print(f"\nPQ at the profile's size against the committed measures: largest relative "
-              f"difference {max(check):.2e}")
-
-    if not whole_study:
+    if set(models) != set(params.perturb.model_ids()):
+        print(f"\nCPU seconds per model, mean over models:\n{mean_cost(rows).round(1).to_string()}")
         print("\n--models is a subset of the profile's models: the study's analysis needs them all")
         return
+    result = analyse_rows(params, files, rows)
+    print("\nCPU seconds per model (training, encoding and code measures, all quantizer seeds), "
+          "mean over models:")
+    print(result["cost"].round(1).to_string())
+    if result["check"]:
+        print(f"\nPQ at the profile's size against the committed measures: largest relative "
+              f"difference {max(result['check']):.2e}")
     settings = params.regression
-    report = pd.DataFrame(study_report(table, settings, models, committed, rows))
+    report = result["report"]
     pd.set_option("display.width", 200)
     print(f"\nThe study at each training-set size (score {settings.score}, controls "
           f"{settings.controls}; *_profile: the committed regression at train_size = "
@@ -274,8 +314,7 @@ def main() -> None:
         print(f"  {kind} {size:>6}: {sorted(now)} ({change})")
     if args.csv:
         report.to_csv(args.csv, index=False)
-    controls_only = analyse(table, settings, [])["_controls_lofo_rmse"]
-    print(f"\nleave-one-family-out RMSE of {settings.controls} alone: {controls_only:.3f}")
+    print(f"\nleave-one-family-out RMSE of {settings.controls} alone: {result['controls_lofo_rmse']:.3f}")
     print(f"wall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
 
 

@@ -18,15 +18,20 @@ reruns the latent-space half of the study at another size, with the stages' own 
    committed ones; mean change in units of their spread across models).
 
 It prints the CPU seconds per model of embedding and measuring at this size: what the profile
-would cost with it. Embedding and measuring are resumable: a model whose output exists in
-``--work-dir`` is not redone (``--analyse-only`` skips both).
+would cost with it. Token vectors go to ``--work-dir`` (with the analysis's table, fits and
+figures), the measures and costs (JSON) to ``--results``, by default ``bench/results/sample_size``,
+where the run docs/results.md quotes is committed: ``--analyse-only`` reruns the analysis from them.
+Embedding and measuring are resumable: a model whose output exists is not redone
+(``--analyse-only`` skips both).
 
     python bench/sample_size.py [--params params.yaml] [--study .] [--n-sequences 5000] [--workers 2]
-        [--work-dir bench-out/sample_size] [--csv REPORT] [--analyse-only]
+        [--work-dir bench-out/sample_size] [--results bench/results/sample_size] [--csv REPORT]
+        [--analyse-only]
 
-Needs the profile's models (``latentgeo repro perturb``), its corpus and its committed results
-(scores, table, regression), where ``--study``'s dvc.yaml puts them (:mod:`study_files`).
-The work directory holds ~230 MB of token vectors per model at 5,000 sequences.
+Needs the profile's models (``latentgeo repro perturb``) and corpus (not for ``--analyse-only``)
+and its committed results (scores, table, regression), where ``--study``'s dvc.yaml puts them
+(:mod:`study_files`). The work directory holds ~230 MB of token vectors per model at 5,000
+sequences.
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ import numpy as np
 
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, parse_study_arguments
-from study_jobs import embed_job, measure_job, run_pool
+from study_files import add_results_argument, add_study_arguments, parse_study_arguments
+from study_jobs import embed_job, mean_cost, measure_job, record_cost, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -85,51 +90,72 @@ def study_report(old_table, new_table, old_regression: dict, new_regression: dic
 
 
 
+def analyse(params, files, measures_dir: Path, out_dir: Path) -> dict:
+    """The regression stage on the committed scores and the measures in ``measures_dir`` (its table,
+    fits and figures written under ``out_dir``), beside the committed study: a dict of the ``stage``
+    result, the committed ``old_regression``, the per-measure ``report`` (:func:`study_report`) and
+    ``n_vectors``, the samples' sizes (token vectors per model)."""
+    import pandas as pd
+
+    from latentgeo.analysis.regression import read_table
+    from latentgeo.stages.regression import run_regression_stage
+
+    stage = run_regression_stage(params, files.finetune, measures_dir, out_dir / "table.csv",
+                                 out_dir / "regression.json", out_dir / "plots", out_dir / "figures",
+                                 out_dir / "patchiness_sweep.csv")
+    old_regression = json.loads(files.regression.read_text())
+    report = pd.DataFrame(study_report(read_table(files.table), stage.table, old_regression, stage.regression))
+    n_vectors = sorted({json.loads(path.read_text())["inputs"]["n"] for path in measures_dir.glob("*.json")})
+    return {"stage": stage, "old_regression": old_regression, "report": report, "n_vectors": n_vectors}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_study_arguments(parser)
     parser.add_argument("--n-sequences", type=int, default=5000)
-    parser.add_argument("--work-dir", default="bench-out/sample_size")
+    parser.add_argument("--work-dir", default="bench-out/sample_size",
+                        help="token vectors, and the analysis's table, fits and figures")
+    add_results_argument(parser, "sample_size")
     parser.add_argument("--analyse-only", action="store_true",
-                        help="analyse the measures already in --work-dir")
+                        help="analyse the measures already in --results")
     args, files = parse_study_arguments(parser)
 
     import pandas as pd
 
-    from latentgeo.analysis.regression import holm_survivors, read_table
+    from latentgeo.analysis.regression import holm_survivors
     from latentgeo.config.schema import load_params
-    from latentgeo.stages.regression import run_regression_stage
 
     params = load_params(args.params)
     members = params.perturb.members()
     profile_n = params.data.corpus.n_sequences
-    work = Path(args.work_dir)
-    emb_dir, meas_dir = work / "embeddings", work / "measures"
+    work, results_dir = Path(args.work_dir), Path(args.results)
+    emb_dir, meas_dir = work / "embeddings", results_dir / "measures"
     missing = [m for m in members if not (files.models / m).is_dir()]
     if missing and not args.analyse_only:
         raise SystemExit(f"models missing: {missing}: run `latentgeo repro perturb` first")
     print(f"profile {params.profile}: {len(members)} models at {args.n_sequences} sequences "
-          f"(the profile's: {profile_n}); {args.workers} workers of one thread; work dir {work}")
+          f"(the profile's: {profile_n}); {args.workers} workers of one thread; work dir {work}, "
+          f"results {results_dir}")
     start = time.perf_counter()
-    cost = []
     if not args.analyse_only:
         emb_dir.mkdir(parents=True, exist_ok=True)
         meas_dir.mkdir(parents=True, exist_ok=True)
+        to_measure = [m for m in members if not (meas_dir / f"{m}.json").is_file()]
+        need_vectors = set(to_measure) | {members[m].reference for m in to_measure}
         jobs = [{"model": m, "params": args.params, "model_dir": str(files.models / m),
                  "sequences": str(files.sequences), "out": str(emb_dir / f"{m}.npy"),
                  "n_sequences": args.n_sequences}
-                for m in members if not (emb_dir / f"{m}.json").is_file()]
-        cost += run_pool(embed_job, jobs, args.workers, "embed")
+                for m in members if m in need_vectors and not (emb_dir / f"{m}.json").is_file()]
+        cost = run_pool(embed_job, jobs, args.workers, "embed")
         jobs = [{"model": m, "params": args.params, "embeddings": str(emb_dir / f"{m}.npy"),
-                 "reference": str(emb_dir / f"{member.reference}.npy"),
+                 "reference": str(emb_dir / f"{members[m].reference}.npy"),
                  "out": str(meas_dir / f"{m}.json")}
-                for m, member in members.items() if not (meas_dir / f"{m}.json").is_file()]
+                for m in to_measure]
         cost += run_pool(measure_job, jobs, args.workers, "measure")
-    if cost:
-        frame = pd.DataFrame(cost)
-        print(f"\nCPU seconds per model at {args.n_sequences} sequences (mean, min, max over models):")
-        print(frame.groupby("step")["cpu_s"].agg(["mean", "min", "max"]).round(1).to_string())
-        (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
+        record_cost(cost, results_dir)
+    if any(results_dir.glob("cost-*.json")):
+        print(f"\nCPU seconds per model at {args.n_sequences} sequences (mean over models, every run in {results_dir}):")
+        print(mean_cost(results_dir).round(1).to_string())
 
     diffs = {m: prefix_difference(emb_dir / f"{m}.npy", files.embeddings / f"{m}.npy")
              for m in members
@@ -139,18 +165,10 @@ def main() -> None:
         print(f"\nthe committed {profile_n} sequences' vectors within the new samples: "
               f"{sum(same for _, same in diffs.values())} of {len(diffs)} identical, largest "
               f"|difference| {diffs[worst][0]:.2e} ({worst})")
-    sidecars = [emb_dir / f"{m}.json" for m in members]
-    n_vectors = [json.loads(path.read_text())["n_tokens"] for path in sidecars
-                 if path.is_file()]
-    if n_vectors:
-        print(f"token vectors per model: {min(n_vectors):,}-{max(n_vectors):,}")
 
-    stage = run_regression_stage(params, files.finetune, meas_dir, work / "table.csv",
-                                 work / "regression.json", work / "plots", work / "figures",
-                                 work / "patchiness_sweep.csv")
-    old_table = read_table(files.table)
-    old_regression = json.loads(files.regression.read_text())
-    report = pd.DataFrame(study_report(old_table, stage.table, old_regression, stage.regression))
+    result = analyse(params, files, meas_dir, work)
+    stage, old_regression, report = result["stage"], result["old_regression"], result["report"]
+    print(f"token vectors per model: {result['n_vectors'][0]:,}-{result['n_vectors'][-1]:,}")
     pd.set_option("display.width", 220)
     settings = params.regression
     print(f"\nThe study at {args.n_sequences} sequences (score {settings.score}, controls "

@@ -97,6 +97,20 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", help="also write the per-measure report to this CSV file")
 
 
+# Where each study benchmark keeps the small per-model results of its run (measures, scores, costs:
+# JSON, committed with the repository), so that its analysis, and the numbers docs/results.md
+# quotes from it, rerun in seconds without the work folder's models and token vectors.
+RESULTS_ROOT = Path("bench/results")
+
+
+def add_results_argument(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--results``: the folder of ``name``'s per-model results (default ``bench/results/<name>``),
+    where a run writes them and ``--analyse-only`` reads them."""
+    parser.add_argument("--results", default=str(RESULTS_ROOT / name),
+                        help="per-model results (JSON), written by a run and read by the analysis "
+                             f"(default: {RESULTS_ROOT / name}, the committed run's)")
+
+
 def parse_study_arguments(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, StudyFiles]:
     """``parser``'s arguments, ``--params`` defaulting to the study's own profile, and the study's
     files."""

@@ -4,16 +4,19 @@ Each job runs one model through one step with the stage's own function and the p
 settings (``job["params"]``: the profile file), and returns the CPU seconds it took:
 :func:`embed_job` (the embed stage's sample), :func:`measure_job` (every measure of the measures
 stage), :func:`finetune_job` (one task, as the finetune stage runs it). :func:`run_pool` runs them
-in fresh processes of one thread each, as the stages run. Used by ``sample_size``,
+in fresh processes of one thread each, as the stages run; :func:`record_cost` keeps their CPU
+seconds with a run's results and :func:`mean_cost` sums them up. Used by ``sample_size``,
 ``finetune_seed`` and ``third_family``.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 
 def embed_job(job: dict) -> dict:
@@ -86,3 +89,23 @@ def run_pool(task, jobs: list[dict], workers: int, step: str) -> list[dict]:
             print(f"  {step:8s} [{i:3d}/{len(jobs)}] {what:55s} {row['cpu_s']:6.0f} CPU-s "
                   f"{time.perf_counter() - start:6.0f} s{seed}{score}", flush=True)
     return done
+
+
+def record_cost(rows: list[dict], results: Path) -> None:
+    """Keep a run's rows (:func:`run_pool`'s) in ``results/cost-<unix time>.json``; none: nothing."""
+    if rows:
+        results.mkdir(parents=True, exist_ok=True)
+        (results / f"cost-{int(time.time())}.json").write_text(json.dumps(rows, indent=1))
+
+
+def mean_cost(results: Path) -> "pd.Series":
+    """CPU seconds of one job of each step (mean over the jobs), from every run's cost file in
+    ``results``; where a job (step, model, task) ran twice, its last run counts."""
+    import pandas as pd
+
+    last = {}
+    for path in sorted(results.glob("cost-*.json"), key=lambda p: int(p.stem.split("-")[1])):
+        for row in json.loads(path.read_text()):
+            last[(row["step"], row["model"], row.get("task"))] = row["cpu_s"]
+    frame = pd.DataFrame([{"step": step, "cpu_s": cpu} for (step, _, _), cpu in last.items()])
+    return frame.groupby("step", sort=False)["cpu_s"].mean()

@@ -22,18 +22,22 @@ Then, on the committed models and the new family together (``base_model`` tells 
   r, partial r given the controls, Holm-adjusted partial p, beside the committed two-family fit;
   and the leave-one-family-out RMSE over the three folds.
 
-Resumable: a step whose output exists in ``--work-dir`` is not redone (``--analyse-only`` runs
-none). Each step runs in ``--workers`` processes of one thread. The analysis takes every model of
-the base model in ``--work-dir``: grids run one after another add up (``--alphas 0,1.5,2 --seeds
-1,2`` after the default adds α = 1.5 and a second noise seed where the score falls).
+Models and token vectors go to ``--work-dir``; the per-model measures and scores (JSON) to
+``--results``, by default ``bench/results/third_family``, where the run docs/results.md quotes is
+committed: ``--analyse-only`` reruns its analysis from them in seconds. Resumable: a step whose
+output exists is not redone (``--analyse-only`` runs none). Each step runs in ``--workers``
+processes of one thread. The analysis takes every model of the base model in ``--results``: grids
+run one after another add up (``--alphas 0,1.5,2 --seeds 1,2`` after the default adds α = 1.5 and
+a second noise seed where the score falls).
 
     python bench/third_family.py [--params params.yaml] [--study .] [--base-model mpnet-base]
         [--alphas 0,0.25,0.5,1,2] [--seeds 1] [--workers 2] [--work-dir bench-out/third_family]
-        [--csv REPORT] [--analyse-only]
+        [--results bench/results/third_family] [--csv REPORT] [--analyse-only]
 
-Needs the profile's corpus and task data (``latentgeo data get``) and its committed results
-(scores, measures, regression), where ``--study``'s dvc.yaml puts them (:mod:`study_files`).
-The work directory holds ~310 MB of token vectors and ~440 MB of weights per mpnet member.
+Needs the profile's corpus and task data (``latentgeo data get``; not for ``--analyse-only``) and
+its committed results (scores, measures, regression), where ``--study``'s dvc.yaml puts them
+(:mod:`study_files`). The work directory holds ~310 MB of token vectors and ~440 MB of weights per
+mpnet member.
 """
 
 from __future__ import annotations
@@ -45,12 +49,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-
 from latentgeo.analysis.statistics import SIGNIFICANCE  # the study's level for Holm-adjusted p
 
-from study_files import add_study_arguments, parse_study_arguments
-from study_jobs import embed_job, finetune_job, measure_job, run_pool
+from study_files import add_results_argument, add_study_arguments, parse_study_arguments
+from study_jobs import embed_job, finetune_job, mean_cost, measure_job, record_cost, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
 
@@ -67,25 +69,43 @@ def perturb_job(job: dict) -> dict:
     return {"model": job["model"], "cpu_s": time.process_time() - start}
 
 
-def build_family(params, params_file: str, members: dict, files, work: Path, workers: int) -> list[dict]:
-    """Steps 1–4 for every member of the new family, each step skipping what ``work`` holds."""
-    models, emb, meas, ft = work / "models", work / "embeddings", work / "measures", work / "finetune"
+def build_family(params, params_file: str, members: dict, files, work: Path, results_dir: Path,
+                 workers: int) -> list[dict]:
+    """Steps 1–4 for every member of the new family, each step skipping what is there already:
+    models and token vectors in ``work``, measures and scores in ``results_dir``."""
+    models, emb = work / "models", work / "embeddings"
+    meas, ft = results_dir / "measures", results_dir / "finetune"
+    tasks = list(params.finetune.tasks)
+
+    def measured(m: str) -> bool:
+        return (meas / f"{m}.json").is_file()
+
+    def scored(m: str) -> bool:
+        return all((ft / m / f"{t}.json").is_file() for t in tasks)
+
+    # What is still needed, so that a run resumes after the work folder was emptied: token vectors
+    # for every model left to measure and for its reference (stitchability), a model for every
+    # sample left to embed and every score left to fine-tune.
+    to_measure = [m for m in members if not measured(m)]
+    need_vectors = set(to_measure) | {members[m].reference for m in to_measure}
+    need_model = {m for m in need_vectors if not (emb / f"{m}.json").is_file()}
+    need_model |= {m for m in members if not scored(m)}
     cost = []
     jobs = [{"model": m, "base_model": v.base_model, "kind": v.kind, "alpha": v.alpha, "seed": v.seed,
              "scope": params.perturb.scope, "out": str(models / m)}
-            for m, v in members.items() if not (models / m / "latentgeo.json").is_file()]
+            for m, v in members.items() if m in need_model and not (models / m / "latentgeo.json").is_file()]
     cost += run_pool(perturb_job, jobs, workers, "perturb")
     jobs = [{"model": m, "params": params_file, "model_dir": str(models / m),
              "sequences": str(files.sequences), "out": str(emb / f"{m}.npy")}
-            for m in members if not (emb / f"{m}.json").is_file()]
+            for m in members if m in need_vectors and not (emb / f"{m}.json").is_file()]
     cost += run_pool(embed_job, jobs, workers, "embed")
     jobs = [{"model": m, "params": params_file, "embeddings": str(emb / f"{m}.npy"),
              "reference": str(emb / f"{v.reference}.npy"), "out": str(meas / f"{m}.json")}
-            for m, v in members.items() if not (meas / f"{m}.json").is_file()]
+            for m, v in members.items() if m in to_measure]
     cost += run_pool(measure_job, jobs, workers, "measure")
     jobs = [{"model": m, "task": t, "params": params_file, "model_dir": str(models / m),
              "data_dir": str(files.tasks), "out": str(ft / m / f"{t}.json")}
-            for m in members for t in params.finetune.tasks if not (ft / m / f"{t}.json").is_file()]
+            for m in members for t in tasks if not (ft / m / f"{t}.json").is_file()]
     cost += run_pool(finetune_job, jobs, workers, "finetune")
     return cost
 
@@ -155,6 +175,84 @@ def family_scores(table, score: str) -> "pd.DataFrame":
     return swept.pivot_table(index="alpha", columns="base_model", values=score, aggfunc="mean")
 
 
+def family_widths(parts) -> dict[str, int]:
+    """d of each family's token vectors, from its models' measures (``inputs.d``). ``parts``:
+    (measures folder, results table) pairs; the models of one family must agree."""
+    widths: dict[str, set[int]] = {}
+    for folder, table in parts:
+        for model, base in zip(table["model"], table["base_model"], strict=True):
+            d = json.loads((Path(folder) / f"{model}.json").read_text())["inputs"]["d"]
+            widths.setdefault(base, set()).add(int(d))
+    mixed = {base: sorted(ds) for base, ds in widths.items() if len(ds) > 1}
+    if mixed:
+        raise SystemExit(f"models of one family have vectors of different widths: {mixed}")
+    return {base: ds.pop() for base, ds in widths.items()}
+
+
+def analyse(params, files, results_dir: Path, base_model: str, expected: list[str] = ()) -> dict:
+    """The analysis of the new family in ``results_dir`` (every model of ``base_model`` there, which
+    must include ``expected``) with the committed study of ``files``: a dict of the combined
+    ``table``, the families' ``scores`` per α, ``widths``, the committed fit ``two``, the refit
+    ``three``, ``per_dim`` (the width-bound measures per dimension, fitted apart), the per-measure
+    ``report`` (:func:`out_of_family_report`) and the ``new_family``'s name."""
+    import pandas as pd
+
+    from latentgeo.analysis.table import build_results_table
+
+    tasks = list(params.finetune.tasks)
+    committed = build_results_table(files.finetune, files.measures, params.perturb.model_ids(), tasks)
+    new = family_in(build_results_table(results_dir / "finetune", results_dir / "measures", None, tasks), base_model)
+    if new.empty or (missing := sorted(set(expected) - set(new["model"]))):
+        raise SystemExit(f"no results for {list(expected) if new.empty else missing} of {base_model} "
+                         f"in {results_dir}: run without --analyse-only")
+    widths = family_widths([(files.measures, committed), (results_dir / "measures", new)])
+    table = pd.concat([committed, new], ignore_index=True)
+    settings = params.regression
+    two = json.loads(files.regression.read_text())
+    three = refit(table, settings)
+    width_free = SimpleNamespace(**{**settings.model_dump(), "measures": [f"{m}_per_dim" for m in WIDTH_BOUND]})
+    per_dim = refit(with_per_dimension(table, widths), width_free)  # apart: not in three's Holm family
+    new_family = new["base_model"].iloc[0]
+    return {
+        "table": table, "new_models": list(new["model"]), "scores": family_scores(table, settings.score),
+        "widths": widths, "two": two, "three": three, "per_dim": per_dim, "new_family": new_family,
+        "report": pd.DataFrame(out_of_family_report(two, three, new_family)),
+    }
+
+
+def print_analysis(result: dict, settings) -> None:
+    """What :func:`analyse` found, as the benchmark prints it."""
+    import pandas as pd
+
+    from latentgeo.analysis.regression import holm_survivors
+
+    new_family, report, three = result["new_family"], result["report"], result["three"]
+    pd.set_option("display.width", 220)
+    print(f"\n{new_family}'s models (this grid's and any built before): {result['new_models']}")
+    print(f"\n{settings.score} per noise level and family (perturbed models, mean over noise seeds):")
+    print(result["scores"].round(3).to_string())
+    baseline = three["leave_one_family_out"]["baseline"]
+    print(f"\nPer measure (score {settings.score}, controls {settings.controls}): (2) the committed "
+          f"two-family regression, (3) refitted with {new_family}'s {len(result['new_models'])} models; "
+          f"lofo (3): leave-one-family-out RMSE over the three folds; new family: RMSE of its models "
+          f"predicted by fits on the committed families alone; controls alone: the same fold without "
+          f"the measure")
+    print(report.round(3).to_string(index=False))
+    beats = report[report["new family"] < report["controls alone"]]
+    print(f"\ncontrols alone, leave one family out: RMSE {baseline['rmse']:.3f} over the three folds; "
+          f"{new_family} fold {baseline['per_family'][new_family]['rmse']:.3f}")
+    print(f"measures predicting {new_family} better than the controls alone: {sorted(beats['measure'])}")
+    per_dim = result["per_dim"]
+    print(f"\nper dimension (d: {result['widths']}), the measures whose range grows with d:")
+    for name, fit in per_dim["leave_one_family_out"]["measures"].items():
+        print(f"  {name}: r {per_dim['measures'][name]['r']:.3f}, partial r "
+              f"{per_dim['measures'][name]['partial_r']:.3f}, lofo {fit['rmse']:.3f}, "
+              f"{new_family} fold {fit['per_family'][new_family]['rmse']:.3f}")
+    now, before = holm_survivors(three), holm_survivors(result["two"])
+    print(f"partial r surviving Holm at {SIGNIFICANCE} with three families: {sorted(now)}")
+    print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed two-family set")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_study_arguments(parser)
@@ -162,79 +260,43 @@ def main() -> None:
     # MPNet fine-tunes to chance at α = 2 already (12 layers compound the noise): a finer grid
     parser.add_argument("--alphas", default="0,0.25,0.5,1,2", help="noise levels (percent), comma-separated")
     parser.add_argument("--seeds", default="1", help="noise seeds, comma-separated")
-    parser.add_argument("--work-dir", default="bench-out/third_family")
-    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --work-dir")
+    parser.add_argument("--work-dir", default="bench-out/third_family", help="models and token vectors")
+    add_results_argument(parser, "third_family")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="analyse the results in --results (every model of the base model there)")
     args, files = parse_study_arguments(parser)
 
-    import pandas as pd
-
-    from latentgeo.analysis.regression import holm_survivors
-    from latentgeo.analysis.table import build_results_table
     from latentgeo.config.schema import load_params
     from latentgeo.geometry.family import profile_members
 
     params = load_params(args.params)
     if args.base_model in params.perturb.base_models:
         raise SystemExit(f"{args.base_model} is already a family of the profile: name another base model")
-    alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    if 0.0 not in alphas or not seeds:
-        raise SystemExit("--alphas must include 0 (the family's base) and --seeds name one or more seeds")
-    members = profile_members([args.base_model], alphas, seeds, [], params.perturb.scope)
-    tasks = list(params.finetune.tasks)
-    work = Path(args.work_dir)
-    print(f"profile {params.profile}: a third family from {args.base_model}, {len(members)} models "
-          f"({list(members)}) x {len(tasks)} tasks; {args.workers} workers of one thread; work dir {work}")
     start = time.perf_counter()
-    if not args.analyse_only:
-        cost = build_family(params, args.params, members, files, work, args.workers)
-        if cost:
-            frame = pd.DataFrame(cost)
-            print("\nCPU seconds per run (mean, min, max):")
-            print(frame.groupby("step", sort=False)["cpu_s"].agg(["mean", "min", "max"]).round(1).to_string())
-            (work / f"cost-{int(time.time())}.json").write_text(json.dumps(cost, indent=1))
+    results_dir = Path(args.results)
+    if args.analyse_only:
+        print(f"profile {params.profile}: the {args.base_model} family in {results_dir}")
+        expected = []
+    else:
+        alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        if 0.0 not in alphas or not seeds:
+            raise SystemExit("--alphas must include 0 (the family's base) and --seeds name one or more seeds")
+        members = profile_members([args.base_model], alphas, seeds, [], params.perturb.scope)
+        work = Path(args.work_dir)
+        print(f"profile {params.profile}: a third family from {args.base_model}, {len(members)} models "
+              f"({list(members)}) x {len(params.finetune.tasks)} tasks; {args.workers} workers of one "
+              f"thread; work dir {work}, results {results_dir}")
+        record_cost(build_family(params, args.params, members, files, work, results_dir, args.workers), results_dir)
+        expected = list(members)
+    if any(results_dir.glob("cost-*.json")):
+        print(f"\nCPU seconds per job (mean over the jobs of every run in {results_dir}):")
+        print(mean_cost(results_dir).round(1).to_string())
 
-    committed = build_results_table(files.finetune, files.measures, params.perturb.model_ids(), tasks)
-    new = family_in(build_results_table(work / "finetune", work / "measures", None, tasks), args.base_model)
-    if missing := sorted(set(members) - set(new["model"])):
-        raise SystemExit(f"no results for {missing} in {work}: run without --analyse-only")
-    print(f"\n{args.base_model}'s models in {work} (this grid's and any built before): {list(new['model'])}")
-    widths = {}  # d per family, from each family's base model's token vectors
-    for folder, part in ((files.embeddings, committed), (work / "embeddings", new)):
-        for base, rows in part.groupby("base_model"):
-            widths[base] = int(np.load(folder / f"{rows['model'].iloc[0]}.npy", mmap_mode="r").shape[1])
-    table = pd.concat([committed, new], ignore_index=True)
-    settings = params.regression
-    pd.set_option("display.width", 220)
-    print(f"\n{settings.score} per noise level and family (perturbed models, mean over noise seeds):")
-    print(family_scores(table, settings.score).round(3).to_string())
-
-    two = json.loads(files.regression.read_text())
-    three = refit(table, settings)
-    width_free = SimpleNamespace(**{**settings.model_dump(), "measures": [f"{m}_per_dim" for m in WIDTH_BOUND]})
-    per_dim = refit(with_per_dimension(table, widths), width_free)  # apart: not in three's Holm family
-    new_family = new["base_model"].iloc[0]
-    report = pd.DataFrame(out_of_family_report(two, three, new_family))
-    baseline = three["leave_one_family_out"]["baseline"]
-    print(f"\nPer measure (score {settings.score}, controls {settings.controls}): (2) the committed "
-          f"two-family regression, (3) refitted with {new_family}'s {len(new)} models; lofo (3): "
-          f"leave-one-family-out RMSE over the three folds; new family: RMSE of its models predicted "
-          f"by fits on the committed families alone; controls alone: the same fold without the measure")
-    print(report.round(3).to_string(index=False))
-    beats = report[report["new family"] < report["controls alone"]]
-    print(f"\ncontrols alone, leave one family out: RMSE {baseline['rmse']:.3f} over the three folds; "
-          f"{new_family} fold {baseline['per_family'][new_family]['rmse']:.3f}")
-    print(f"measures predicting {new_family} better than the controls alone: "
-          f"{sorted(beats['measure'])}")
-    print(f"\nper dimension (d: {widths}), the measures whose range grows with d:")
-    for name, fit in per_dim["leave_one_family_out"]["measures"].items():
-        print(f"  {name}: r {per_dim['measures'][name]['r']:.3f}, partial r {per_dim['measures'][name]['partial_r']:.3f}, "
-              f"lofo {fit['rmse']:.3f}, {new_family} fold {fit['per_family'][new_family]['rmse']:.3f}")
-    now, before = holm_survivors(three), holm_survivors(two)
-    print(f"partial r surviving Holm at {SIGNIFICANCE} with three families: {sorted(now)}")
-    print(f"  gained {sorted(now - before)}, lost {sorted(before - now)} against the committed two-family set")
+    result = analyse(params, files, results_dir, args.base_model, expected)
+    print_analysis(result, params.regression)
     if args.csv:
-        report.to_csv(args.csv, index=False)
+        result["report"].to_csv(args.csv, index=False)
     print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")
 
 
