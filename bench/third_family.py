@@ -22,6 +22,8 @@ Then, on the committed models and the new family together (``base_model`` tells 
   r, partial r given the controls, Holm-adjusted partial p, beside the committed two-family fit;
   and the leave-one-family-out RMSE over the three folds.
 
+and draws the figure ``out_of_family.png`` into the results folder (:func:`plot_out_of_family`).
+
 Models and token vectors go to ``--work-dir``; the per-model measures and scores (JSON) to
 ``--results``, by default ``bench/results/third_family``, where the run docs/results.md quotes is
 committed: ``--analyse-only`` reruns its analysis from them in seconds. Resumable: a step whose
@@ -55,6 +57,7 @@ from study_files import add_results_argument, add_study_arguments, parse_study_a
 from study_jobs import embed_job, finetune_job, mean_cost, measure_job, record_cost, run_pool
 
 COMPARED = ("r", "partial_r", "partial_p_holm")
+FIGURE = "out_of_family.png"  # in the results folder, beside the runs it is drawn from
 
 
 # --------------------------------------------------------------------------- the steps, one model each
@@ -220,6 +223,62 @@ def analyse(params, files, results_dir: Path, base_model: str, expected: list[st
     }
 
 
+def plot_out_of_family(result: dict, settings, path: Path, *, profile: str, suite: str) -> Path:
+    """The benchmark's figure, written to ``path`` (PNG, the project's fixed style): left, each
+    family's ``settings.score`` against log(1 + α) (perturbed models, one point per noise seed,
+    a line through the means); right, per measure, the RMSE of the new family's models predicted
+    from the committed families alone, against log(1 + α) alone (dashed), the committed study's
+    Holm survivors filled."""
+    import numpy as np
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator
+
+    from latentgeo.analysis.regression import holm_survivors
+    from latentgeo.plotting import figure_style, new_figure, provenance, save_figure
+
+    table, new_family = result["table"], result["new_family"]
+    swept = table[table["alpha"].notna()]
+    report = result["report"].sort_values("new family", ascending=False)
+    survivors = holm_survivors(result["two"])
+    baseline = float(report["controls alone"].iloc[0])
+    families = list(dict.fromkeys(swept["base_model"]))
+    with figure_style():
+        import seaborn as sns
+
+        colours = dict(zip(families, sns.color_palette("tab10", len(families)), strict=True))
+        fig = new_figure(11.0, 0.9 + 0.19 * len(report))
+        left, right = fig.subplots(1, 2, width_ratios=[1.0, 1.25])
+        for family in families:
+            rows = swept[swept["base_model"] == family]
+            x = np.log1p(rows["alpha"].to_numpy(float))
+            left.scatter(x, rows[settings.score], s=14, color=colours[family], alpha=0.7)
+            means = rows.groupby("alpha")[settings.score].mean()
+            left.plot(np.log1p(means.index.to_numpy(float)), means.to_numpy(), color=colours[family],
+                      label=f"{family} ({len(rows)} models)")
+        ticks = sorted(set(swept["alpha"]))
+        left.xaxis.set_major_locator(FixedLocator(np.log1p(ticks)))
+        left.set_xticklabels([f"{a:g}" for a in ticks], rotation=90)
+        left.set_xlabel("noise level α (%), on a log(1 + α) axis")
+        left.set_ylabel(settings.score)
+        left.set_title("each family's score against the noise level")
+        left.legend(loc="upper right")
+        y = np.arange(len(report))
+        filled = [colours[new_family] if m in survivors else "0.75" for m in report["measure"]]
+        right.barh(y, report["new family"], color=filled)
+        right.axvline(baseline, color="black", linestyle="--", linewidth=1,
+                      label=f"{' + '.join(settings.controls)} alone: {baseline:.3f}")
+        right.set_yticks(y, report["measure"])
+        right.set_ylim(-0.6, len(report) - 0.4)
+        right.set_xlabel(f"RMSE of {new_family}'s {settings.score}, predicted by fits on the other families")
+        right.set_title(f"{new_family} predicted from the other {len(families) - 1} families, per measure")
+        right.legend(handles=[*right.get_legend_handles_labels()[0],
+                              Patch(color=colours[new_family], label="a Holm survivor of the committed study")],
+                     loc="upper right", framealpha=1.0)
+        fig.suptitle(f"A family of another architecture predicted from the study's families\n"
+                     f"{provenance(suite, profile, 'bench/third_family.py')}")
+        return save_figure(fig, path)
+
+
 def print_analysis(result: dict, settings) -> None:
     """What :func:`analyse` found, as the benchmark prints it."""
     import pandas as pd
@@ -295,6 +354,9 @@ def main() -> None:
 
     result = analyse(params, files, results_dir, args.base_model, expected)
     print_analysis(result, params.regression)
+    figure = plot_out_of_family(result, params.regression, results_dir / FIGURE,
+                                profile=params.profile, suite=params.finetune.suite)
+    print(f"figure: {figure}")
     if args.csv:
         result["report"].to_csv(args.csv, index=False)
     print(f"\nwall {time.perf_counter() - start:.0f} s; load average {os.getloadavg()[0]:.2f}")

@@ -145,6 +145,20 @@ def test_third_family_cost_is_the_quoted_one(third_family):
     assert abs(per_model - float(total.replace(",", ""))) < 10
 
 
+def test_third_family_figure_is_the_committed_one(third_family, tmp_path):
+    """The benchmark's figure, drawn again from the committed runs, has the committed bytes (the
+    project's figures are byte-stable under the pinned environment): a change to the analysis or
+    the drawing shows up as a stale figure here."""
+    bench = bench_module("third_family", "bench_third_family_results")
+    params = load_params(ROOT / "params.yaml")
+    drawn = [bench.plot_out_of_family(third_family, params.regression, tmp_path / f"{i}.png",
+                                      profile=params.profile, suite=params.finetune.suite) for i in (1, 2)]
+    assert drawn[0].read_bytes() == drawn[1].read_bytes()
+    committed = ROOT / "bench" / "results" / "third_family" / bench.FIGURE
+    assert drawn[0].read_bytes() == committed.read_bytes(), \
+        "stale figure: run python bench/third_family.py --analyse-only"
+
+
 # --------------------------------------------------------------------------- bench/sample_size.py
 
 
