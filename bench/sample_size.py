@@ -105,7 +105,14 @@ def analyse(params, files, measures_dir: Path, out_dir: Path) -> dict:
                                  out_dir / "patchiness_sweep.csv")
     old_regression = json.loads(files.regression.read_text())
     report = pd.DataFrame(study_report(read_table(files.table), stage.table, old_regression, stage.regression))
-    n_vectors = sorted({json.loads(path.read_text())["inputs"]["n"] for path in measures_dir.glob("*.json")})
+    sizes: dict[str, set[int]] = {}  # token vectors per sample, per family (one tokenizer each)
+    for path in measures_dir.glob("*.json"):
+        record = json.loads(path.read_text())
+        sizes.setdefault(record["model"]["base_model"], set()).add(record["inputs"]["n"])
+    if mixed := {family: sorted(n) for family, n in sizes.items() if len(n) > 1}:
+        raise SystemExit(f"{measures_dir} mixes sample sizes {mixed} (runs at other --n-sequences?): "
+                         "give each size its own --results")
+    n_vectors = sorted(set().union(*sizes.values()))
     return {"stage": stage, "old_regression": old_regression, "report": report, "n_vectors": n_vectors}
 
 
