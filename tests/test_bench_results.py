@@ -64,7 +64,10 @@ def test_third_family_scores_are_the_quoted_ones(third_family):
     first = quoted(text, r"Its suite average is ([0-9., and]+), then ([0-9.]+) and ([0-9.]+) \(")
     values = re.findall(r"[0-9]\.[0-9]+", " ".join(first))
     assert values == [f"{v:.3f}" for v in mpnet["score_average"]]
-    assert len(values) == 8 == len(third_family["new_models"])
+    (n_new,) = quoted(text, r"\((\d+) models; the grid was chosen")
+    assert len(values) == int(n_new) == len(third_family["new_models"])
+    (n_all,) = quoted(text, r"Refitted on the three families\* \((\d+) models\)")
+    assert int(n_all) == third_family["three"]["measures"]["pq_patchiness"]["n"]
 
 
 def test_third_family_geometry_levels_are_the_quoted_ones(third_family):
