@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_MD = (ROOT / "docs" / "results.md").read_text()
 README = (ROOT / "README.md").read_text()
 
-pytestmark = pytest.mark.skipif(not (ROOT / "results" / "regression.json").is_file(),
-                                reason="the committed study's results are not in this checkout")
+pytestmark = [
+    pytest.mark.slow,  # reruns four benchmarks' analyses and draws a figure (~45 s)
+    pytest.mark.skipif(not (ROOT / "results" / "regression.json").is_file(),
+                       reason="the committed study's results are not in this checkout"),
+]
 
 
 def section(title: str) -> str:
