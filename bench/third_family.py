@@ -271,9 +271,10 @@ def plot_out_of_family(result: dict, settings, path: Path, *, profile: str, suit
         right.set_ylim(-0.6, len(report) - 0.4)
         right.set_xlabel(f"RMSE of {new_family}'s {settings.score}, predicted by fits on the other families")
         right.set_title(f"{new_family} predicted from the other {len(families) - 1} families, per measure")
-        right.legend(handles=[*right.get_legend_handles_labels()[0],
-                              Patch(color=colours[new_family], label="a Holm survivor of the committed study")],
-                     loc="upper right", framealpha=1.0)
+        # below the panels (constrained layout makes room): the bars reach every corner
+        fig.legend(handles=[*right.get_legend_handles_labels()[0],
+                            Patch(color=colours[new_family], label="a Holm survivor of the committed study")],
+                   loc="outside lower right", ncol=2)
         fig.suptitle(f"A family of another architecture predicted from the study's families\n"
                      f"{provenance(suite, profile, 'bench/third_family.py')}")
         return save_figure(fig, path)
