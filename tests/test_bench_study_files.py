@@ -11,7 +11,8 @@ import yaml
 from bench_utils import bench_module as _bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "quantizer_train_size", "sample_size", "study_jobs", "third_family",
+STUDY_BENCHMARKS = ("embed", "finetune", "finetune_seed", "measures_pinning", "quantizer_train_size", "sample_size",
+                    "study_jobs", "third_family",
                     "tolerances")
 
 
