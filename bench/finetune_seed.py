@@ -146,7 +146,6 @@ def main() -> None:
     parser.add_argument("--seeds", default="1", help="other fine-tuning seeds, comma-separated")
     add_results_argument(parser, "finetune_seed")
     parser.add_argument("--measures-dir", help="the measures to refit on (default: the study's committed ones)")
-    parser.add_argument("--analyse-only", action="store_true", help="analyse the runs already in --results")
     args, files = parse_study_arguments(parser)
 
     import pandas as pd

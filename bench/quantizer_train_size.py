@@ -246,8 +246,6 @@ def main() -> None:
     parser.add_argument("--lsq-sizes", default="10240")
     parser.add_argument("--models", nargs="*", help="model ids (default: every member)")
     add_results_argument(parser, "quantizer_train_size")
-    parser.add_argument("--analyse-only", action="store_true",
-                        help="analyse the rows files in --results instead of measuring")
     args, files = parse_study_arguments(parser)
 
     import pandas as pd

@@ -123,8 +123,6 @@ def main() -> None:
     parser.add_argument("--work-dir", default="bench-out/sample_size",
                         help="token vectors, and the analysis's table, fits and figures")
     add_results_argument(parser, "sample_size")
-    parser.add_argument("--analyse-only", action="store_true",
-                        help="analyse the measures already in --results")
     args, files = parse_study_arguments(parser)
 
     import pandas as pd

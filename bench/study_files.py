@@ -105,10 +105,12 @@ RESULTS_ROOT = Path("bench/results")
 
 def add_results_argument(parser: argparse.ArgumentParser, name: str) -> None:
     """``--results``: the folder of ``name``'s per-model results (default ``bench/results/<name>``),
-    where a run writes them and ``--analyse-only`` reads them."""
+    where a run writes them; ``--analyse-only``: analyse what that folder holds, running nothing."""
     parser.add_argument("--results", default=str(RESULTS_ROOT / name),
                         help="per-model results (JSON), written by a run and read by the analysis "
                              f"(default: {RESULTS_ROOT / name}, the committed run's)")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="analyse the runs kept in --results instead of running (seconds)")
 
 
 def parse_study_arguments(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, StudyFiles]:

@@ -322,8 +322,6 @@ def main() -> None:
     parser.add_argument("--seeds", default="1", help="noise seeds, comma-separated")
     parser.add_argument("--work-dir", default="bench-out/third_family", help="models and token vectors")
     add_results_argument(parser, "third_family")
-    parser.add_argument("--analyse-only", action="store_true",
-                        help="analyse the results in --results (every model of the base model there)")
     args, files = parse_study_arguments(parser)
 
     from latentgeo.config.schema import load_params
