@@ -209,7 +209,7 @@ def check_point(rows: list[dict], committed: dict, profile_size: int) -> list[fl
             for n in SWEEP_MEASURES]
 
 
-def mean_cost(rows: list[dict]) -> "pd.Series":
+def cost_by_size(rows: list[dict]) -> "pd.Series":
     """CPU seconds per model (training, encoding and code measures, all quantizer seeds), mean over
     the models, per (quantizer, size)."""
     import pandas as pd
@@ -221,7 +221,7 @@ def mean_cost(rows: list[dict]) -> "pd.Series":
 
 def analyse_rows(params, files, rows: list[dict]) -> dict:
     """The study at each (quantizer, size) of ``rows`` (every model of the profile): a dict of the
-    per-measure ``report`` (:func:`study_report`), ``cost`` (:func:`mean_cost`), the ``check``
+    per-measure ``report`` (:func:`study_report`), ``cost`` (:func:`cost_by_size`), the ``check``
     differences (:func:`check_point`) and ``controls_lofo_rmse``."""
     import pandas as pd
 
@@ -233,7 +233,7 @@ def analyse_rows(params, files, rows: list[dict]) -> dict:
     settings = params.regression
     return {
         "report": pd.DataFrame(study_report(table, settings, models, committed, rows)),
-        "cost": mean_cost(rows),
+        "cost": cost_by_size(rows),
         "check": check_point(rows, committed, params.measures.train_size),
         "controls_lofo_rmse": analyse(table, settings, [])["_controls_lofo_rmse"],
     }
@@ -281,7 +281,7 @@ def main() -> None:
         (results_dir / f"rows-{int(time.time())}.json").write_text(json.dumps(rows, indent=1))
 
     if set(models) != set(params.perturb.model_ids()):
-        print(f"\nCPU seconds per model, mean over models:\n{mean_cost(rows).round(1).to_string()}")
+        print(f"\nCPU seconds per model, mean over models:\n{cost_by_size(rows).round(1).to_string()}")
         print("\n--models is a subset of the profile's models: the study's analysis needs them all")
         return
     result = analyse_rows(params, files, rows)
