@@ -6,13 +6,16 @@ each of its cells ran. Together they split a stage's seconds into
 
 - ``outside``: the command's time outside the notebook's cells (shell, the launcher's imports,
   the kernel's start, papermill writing the executed notebook);
-- ``imports``: the notebook's first code cell after its parameters (the project's imports, which
-  pull in torch and transformers);
+- ``first``: the notebook's first code cell after its parameters (its imports of the project's
+  modules; torch and transformers load later, when the stage's functions first need them, so
+  their import time falls in ``main``);
 - ``main``: its longest cell (the stage's work: perturbing, embedding, measuring, fine-tuning);
 - ``rest``: every other cell (reading settings, tables, figures);
 
 and the run's wall time into each worker's busy time and its idle time (waiting for the runner to
-hand it a stage: dependencies not yet met, or the runner busy recording the last one). It reads a
+hand it a stage: dependencies not yet met, or the runner busy recording the last one). Where the
+log has each stage's CPU seconds, it adds them per kind and the share of the two cores (or however
+many) the run kept busy. It reads a
 finished run and computes nothing itself: it is a profiler for `make repro`, not a benchmark.
 
     latentgeo repro 2>&1 | tee repro.log
@@ -34,11 +37,12 @@ import yaml
 
 from latentgeo.repro.schedule import RAN
 
-# "[ 12/113   345.6s] ran        measures@minilm-l6-a1-s1  239.1 s on worker 0"
+# "[ 12/113   345.6s] ran        measures@minilm-l6-a1-s1  239.1 s, 180.2 CPU-s on worker 0"
 # (the state is padded to ten characters: "start", "ran", "up to date", ...)
 _LINE = re.compile(r"^\[\s*\d+/\d+\s+(?P<clock>[\d.]+)s\] (?P<state>.{10}) (?P<stage>\S+)(?P<detail>.*)$")
-_RAN = re.compile(r"(?P<seconds>[\d.]+) s on worker (?P<worker>\S+)")
-PARTS = ("outside", "imports", "main", "rest")
+# (runs before the runner counted CPU time print "239.1 s on worker 0")
+_RAN = re.compile(r"(?P<seconds>[\d.]+) s(?:, (?P<cpu>[\d.]+) CPU-s)? on worker (?P<worker>\S+)")
+PARTS = ("outside", "first", "main", "rest")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class StageRun:
     start: float  # runner clock, s
     seconds: float  # the command's time on its worker, s
     worker: str
+    cpu_seconds: float | None = None  # CPU time of the command's processes, where the log has it
     parts: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -69,7 +74,8 @@ def read_runner_log(path: Path) -> list[StageRun]:
             starts[match["stage"]] = float(match["clock"])
         elif state == RAN and (ran := _RAN.search(match["detail"])):
             runs.append(StageRun(match["stage"], starts.get(match["stage"], float(match["clock"])),
-                                 float(ran["seconds"]), ran["worker"]))
+                                 float(ran["seconds"]), ran["worker"],
+                                 float(ran["cpu"]) if ran["cpu"] is not None else None))
     if not runs:
         raise SystemExit(f"{path} shows no stage that ran (is it `latentgeo repro`'s output?)")
     return runs
@@ -93,11 +99,11 @@ def notebook_parts(path: Path, seconds: float) -> dict[str, float]:
     timed = [(i, float(c["metadata"].get("papermill", {}).get("duration") or 0.0)) for i, c in enumerate(cells)
              if not tags[i] & {"parameters", "injected-parameters"}]
     if not timed:
-        return {"outside": seconds, "imports": 0.0, "main": 0.0, "rest": 0.0}
-    imports = timed[0][1]
+        return {"outside": seconds, "first": 0.0, "main": 0.0, "rest": 0.0}
+    first = timed[0][1]
     main = max(d for _, d in timed[1:]) if len(timed) > 1 else 0.0
     inside = sum(d for _, d in timed)
-    return {"outside": seconds - inside, "imports": imports, "main": main, "rest": inside - imports - main}
+    return {"outside": seconds - inside, "first": first, "main": main, "rest": inside - first - main}
 
 
 def worker_idle(runs: list[StageRun]) -> tuple[float, dict[str, float]]:
@@ -122,23 +128,29 @@ def main() -> None:
         path = notebooks.get(run.name)
         if path is None or not path.is_file():
             missing += 1
-            run.parts = {"outside": run.seconds, "imports": 0.0, "main": 0.0, "rest": 0.0}
+            run.parts = {"outside": run.seconds, "first": 0.0, "main": 0.0, "rest": 0.0}
         else:
             run.parts = notebook_parts(path, run.seconds)
     by_kind: dict[str, list[StageRun]] = defaultdict(list)
     for run in runs:
         by_kind[run.kind].append(run)
-    print(f"{'stage kind':<16}{'stages':>7}{'seconds':>9}{'each':>7}" + "".join(f"{p:>9}" for p in PARTS))
-    for kind, mine in sorted(by_kind.items(), key=lambda kv: -sum(r.seconds for r in kv[1])):
+    with_cpu = all(r.cpu_seconds is not None for r in runs)
+    print(f"{'stage kind':<16}{'stages':>7}{'seconds':>9}{'each':>7}" + "".join(f"{p:>9}" for p in PARTS)
+          + (f"{'CPU-s':>9}" if with_cpu else ""))
+    groups = sorted(by_kind.items(), key=lambda kv: -sum(r.seconds for r in kv[1])) + [("all", runs)]
+    for kind, mine in groups:
         total = sum(r.seconds for r in mine)
         parts = [sum(r.parts[p] for r in mine) for p in PARTS]
-        print(f"{kind:<16}{len(mine):>7}{total:>9.0f}{total / len(mine):>7.1f}" + "".join(f"{v:>9.0f}" for v in parts))
+        cpu = f"{sum(r.cpu_seconds for r in mine):>9.0f}" if with_cpu else ""
+        print(f"{kind:<16}{len(mine):>7}{total:>9.0f}{total / len(mine):>7.1f}"
+              + "".join(f"{v:>9.0f}" for v in parts) + cpu)
     total = sum(r.seconds for r in runs)
-    parts = [sum(r.parts[p] for r in runs) for p in PARTS]
-    print(f"{'all':<16}{len(runs):>7}{total:>9.0f}{total / len(runs):>7.1f}" + "".join(f"{v:>9.0f}" for v in parts))
     span, idle = worker_idle(runs)
     print(f"\nspan {span:.0f} s (first start to last finish), {total:.0f} stage-seconds: "
           f"{total / span:.2f} stages at a time on average")
+    if with_cpu:
+        cpu = sum(r.cpu_seconds for r in runs)
+        print(f"{cpu:.0f} CPU-s in the stages: {cpu / span:.2f} cores busy on average")
     print("idle per worker: " + ", ".join(f"worker {w} {s:.0f} s" for w, s in idle.items()))
     if missing:
         print(f"({missing} stage(s) without an executed notebook in {args.study}: all their time counted outside)")

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from bench_utils import bench_module
 
-from latentgeo.repro.schedule import RAN, UP_TO_DATE, Progress
+from latentgeo.repro.schedule import RAN, UP_TO_DATE, Progress, ran_detail
+from latentgeo.repro.worker import StageResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,16 +50,17 @@ def test_reads_the_runner_lines_and_splits_notebook_time(stage_time, tmp_path):
     log = runner_log([
         (0.0, "start", "perturb@m1", ""),
         (0.1, "start", "perturb@m2", ""),
-        (20.0, RAN, "perturb@m1", "20.0 s on worker 0"),
+        (20.0, RAN, "perturb@m1", ran_detail(StageResult("perturb@m1", True, 20.0, "0", cpu_seconds=12.5))),
         (21.0, "start", "measures@m1", ""),
-        (30.1, RAN, "perturb@m2", "30.0 s on worker 1"),
+        (30.1, RAN, "perturb@m2", ran_detail(StageResult("perturb@m2", True, 30.0, "1", cpu_seconds=25.0))),
         (30.5, UP_TO_DATE, "data", ""),
-        (121.0, RAN, "measures@m1", "100.0 s on worker 0"),
+        (121.0, RAN, "measures@m1", "100.0 s on worker 0"),  # a log from before CPU time was counted
     ])
     (tmp_path / "repro.log").write_text("a line DVC printed\n" + log)
     runs = stage_time.read_runner_log(tmp_path / "repro.log")
-    assert [(r.name, r.start, r.seconds, r.worker) for r in runs] == [
-        ("perturb@m1", 0.0, 20.0, "0"), ("perturb@m2", 0.1, 30.0, "1"), ("measures@m1", 21.0, 100.0, "0")]
+    assert [(r.name, r.start, r.seconds, r.worker, r.cpu_seconds) for r in runs] == [
+        ("perturb@m1", 0.0, 20.0, "0", 12.5), ("perturb@m2", 0.1, 30.0, "1", 25.0),
+        ("measures@m1", 21.0, 100.0, "0", None)]
     span, idle = stage_time.worker_idle(runs)
     assert span == pytest.approx(121.0)
     assert idle == pytest.approx({"0": 1.0, "1": 91.0})
@@ -76,7 +78,7 @@ def test_reads_the_runner_lines_and_splits_notebook_time(stage_time, tmp_path):
     notebooks = stage_time.executed_notebooks(tmp_path)
     assert notebooks == {"measures@m1": tmp_path / "executed/measures/m1.ipynb"}
     parts = stage_time.notebook_parts(notebooks["measures@m1"], 100.0)
-    assert parts == pytest.approx({"outside": 10.0, "imports": 6.0, "main": 80.0, "rest": 4.0})
+    assert parts == pytest.approx({"outside": 10.0, "first": 6.0, "main": 80.0, "rest": 4.0})
     assert sum(parts.values()) == pytest.approx(100.0)
 
 

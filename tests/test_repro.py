@@ -331,6 +331,15 @@ def test_worker_runs_commands_with_thread_caps_and_removes_outputs_on_failure(tm
     assert not outdir.exists()
 
 
+def test_worker_reports_the_cpu_time_of_the_commands_process_tree(tmp_path):
+    burn = f"{sys.executable} -c 'import time; t = time.process_time(); exec(\"while time.process_time() - t < 0.4: pass\")'"
+    # `; true` keeps the shell from exec-ing python: the CPU time is a grandchild's, as a kernel's is
+    busy = run_stage_command(StageCommand(name="busy", commands=(f"{burn}; true",), wdir=str(tmp_path), outs=()))
+    idle = run_stage_command(StageCommand(name="idle", commands=("sleep 0.5",), wdir=str(tmp_path), outs=()))
+    assert busy.ok and 0.4 <= busy.cpu_seconds <= busy.seconds + 0.05
+    assert idle.ok and idle.seconds >= 0.5 and idle.cpu_seconds < 0.2
+
+
 def test_stage_environment_drops_the_dask_nannys_additions():
     env = stage_environment({"PATH": "/bin", "MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"},
                             thread_environment(4), python_bin="/venv/bin")

@@ -43,6 +43,12 @@ class Outcome:
         return not self.names(FAILED) and not self.names(SKIPPED)
 
 
+def ran_detail(result: StageResult) -> str:
+    """What the progress line says of a stage that ran: "239.1 s, 180.2 CPU-s on worker 0"."""
+    cpu = f", {result.cpu_seconds:.1f} CPU-s" if result.cpu_seconds is not None else ""
+    return f"{result.seconds:.1f} s{cpu} on worker {result.worker}"
+
+
 class Progress:
     """One line per stage start and finish, with its time and the count settled / total."""
 
@@ -200,7 +206,7 @@ class Scheduler:
         except Exception as err:  # noqa: BLE001 - e.g. a declared output the command did not write
             self._fail(stage, f"recording failed: {type(err).__name__}: {err}")
             return
-        self._settle(stage, RAN, f"{result.seconds:.1f} s on worker {result.worker}")
+        self._settle(stage, RAN, ran_detail(result))
 
     def _interrupt(self) -> None:
         """Ctrl-C: workers end their commands and remove outputs; the client makes sure of it."""

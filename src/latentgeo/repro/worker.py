@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,9 @@ class StageCommand:
 
 @dataclass(frozen=True)
 class StageResult:
+    """What a worker reports: ``seconds`` of wall time; ``cpu_seconds``, user + system CPU time
+    of the command's processes (see :func:`children_cpu_seconds`)."""
+
     name: str
     ok: bool
     seconds: float
@@ -59,6 +63,17 @@ class StageResult:
     returncode: int | None = None
     log_tail: str = ""
     stopped: bool = False
+    cpu_seconds: float | None = None
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's ended children, and of theirs that were waited
+    for (the shell, papermill, the notebook's kernel), so far. Its change over one stage is that
+    stage's CPU time when the process runs one stage at a time, as every worker of
+    `latentgeo repro` does (one thread each). Beside the wall time it tells computing from
+    waiting: a one-thread stage whose CPU time falls short of its wall time waited for a core."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def thread_environment(threads: int) -> dict[str, str]:
@@ -173,7 +188,7 @@ def run_stage_command(spec: StageCommand) -> StageResult:
     so a terminal's Ctrl-C reaches the client, which asks workers to stop by creating
     ``spec.stop_file`` (the shared file system every worker sees: no extra channel to the
     scheduler that could itself be gone)."""
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), children_cpu_seconds()
     worker_name = "local"
     try:
         from distributed import get_worker
@@ -210,4 +225,4 @@ def run_stage_command(spec: StageCommand) -> StageResult:
         remove_outputs(spec.outs)
     return StageResult(name=spec.name, ok=ok, seconds=time.monotonic() - start, worker=worker_name,
                        returncode=returncode, log_tail="" if ok else _log_tail(log_path),
-                       stopped=stopped)
+                       stopped=stopped, cpu_seconds=children_cpu_seconds() - cpu_start)
