@@ -13,7 +13,9 @@ each of its cells ran. Together they split a stage's seconds into
 - ``rest``: every other cell (reading settings, tables, figures);
 
 and the run's wall time into each worker's busy time and its idle time (waiting for the runner to
-hand it a stage: dependencies not yet met, or the runner busy recording the last one). Where the
+hand it a stage: dependencies not yet met, or the runner busy recording the last one), and the
+runner's own part of each stage (from its start line to its settled line, less the command: the
+hand-over to the worker and the recording of outputs and lock entry). Where the
 log has each stage's CPU seconds, it adds them per kind and the share of the two cores (or however
 many) the run kept busy. It reads a
 finished run and computes nothing itself: it is a profiler for `make repro`, not a benchmark.
@@ -53,8 +55,14 @@ class StageRun:
     start: float  # runner clock, s
     seconds: float  # the command's time on its worker, s
     worker: str
+    settled: float  # runner clock when the runner had recorded it, s
     cpu_seconds: float | None = None  # CPU time of the command's processes, where the log has it
     parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def runner_seconds(self) -> float:
+        """Start to settled, less the command: handing the stage to a worker and recording it."""
+        return self.settled - self.start - self.seconds
 
     @property
     def kind(self) -> str:
@@ -74,7 +82,7 @@ def read_runner_log(path: Path) -> list[StageRun]:
             starts[match["stage"]] = float(match["clock"])
         elif state == RAN and (ran := _RAN.search(match["detail"])):
             runs.append(StageRun(match["stage"], starts.get(match["stage"], float(match["clock"])),
-                                 float(ran["seconds"]), ran["worker"],
+                                 float(ran["seconds"]), ran["worker"], float(match["clock"]),
                                  float(ran["cpu"]) if ran["cpu"] is not None else None))
     if not runs:
         raise SystemExit(f"{path} shows no stage that ran (is it `latentgeo repro`'s output?)")
@@ -152,6 +160,9 @@ def main() -> None:
         cpu = sum(r.cpu_seconds for r in runs)
         print(f"{cpu:.0f} CPU-s in the stages: {cpu / span:.2f} cores busy on average")
     print("idle per worker: " + ", ".join(f"worker {w} {s:.0f} s" for w, s in idle.items()))
+    runner = [r.runner_seconds for r in runs]
+    print(f"runner's part (hand-over and recording): {sum(runner):.0f} s in all, "
+          f"{sum(runner) / len(runner):.2f} s a stage, at most {max(runner):.1f} s")
     if missing:
         print(f"({missing} stage(s) without an executed notebook in {args.study}: all their time counted outside)")
 

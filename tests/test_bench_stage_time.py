@@ -50,7 +50,7 @@ def test_reads_the_runner_lines_and_splits_notebook_time(stage_time, tmp_path):
     log = runner_log([
         (0.0, "start", "perturb@m1", ""),
         (0.1, "start", "perturb@m2", ""),
-        (20.0, RAN, "perturb@m1", ran_detail(StageResult("perturb@m1", True, 20.0, "0", cpu_seconds=12.5))),
+        (20.5, RAN, "perturb@m1", ran_detail(StageResult("perturb@m1", True, 20.0, "0", cpu_seconds=12.5))),
         (21.0, "start", "measures@m1", ""),
         (30.1, RAN, "perturb@m2", ran_detail(StageResult("perturb@m2", True, 30.0, "1", cpu_seconds=25.0))),
         (30.5, UP_TO_DATE, "data", ""),
@@ -61,6 +61,7 @@ def test_reads_the_runner_lines_and_splits_notebook_time(stage_time, tmp_path):
     assert [(r.name, r.start, r.seconds, r.worker, r.cpu_seconds) for r in runs] == [
         ("perturb@m1", 0.0, 20.0, "0", 12.5), ("perturb@m2", 0.1, 30.0, "1", 25.0),
         ("measures@m1", 21.0, 100.0, "0", None)]
+    assert [r.runner_seconds for r in runs] == pytest.approx([0.5, 0.0, 0.0])
     span, idle = stage_time.worker_idle(runs)
     assert span == pytest.approx(121.0)
     assert idle == pytest.approx({"0": 1.0, "1": 91.0})
