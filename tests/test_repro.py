@@ -26,7 +26,8 @@ from latentgeo.config.schema import ClusterParams, JobqueueParams
 from latentgeo.errors import LatentgeoError
 from latentgeo.repro import FAILED, RAN, RESTORED, SKIPPED, UP_TO_DATE, reproduce
 from latentgeo.repro import pipeline as repro_pipeline
-from latentgeo.repro.cluster import jobqueue_cluster, resolve_cluster
+from latentgeo.repro.cluster import (RUNNER_DASK_CONFIG, ClusterChoice, dask_environment, jobqueue_cluster,
+                                    open_client, resolve_cluster)
 from latentgeo.repro.schedule import Scheduler
 from latentgeo.repro.worker import (StageCommand, run_stage_command, stage_environment, thread_environment,
                                     worker_slot)
@@ -316,6 +317,31 @@ def test_stages_are_handed_out_only_while_a_worker_slot_is_free(tmp_path, monkey
     assert max(peak) == most
 
 
+# With no interval the lock is written after every round of hand-outs, in plan order up to the
+# first unsettled stage: a, x@1 and x@2 run in the first round, b in the second (with a's entry
+# written before it ends), c in the third.
+@pytest.mark.parametrize("interval, written_before_c", [(0.0, ["a"]), (1e9, [])])
+def test_lock_entries_are_written_at_most_once_per_interval_and_all_at_the_end(
+        tmp_path, monkeypatch, interval, written_before_c):
+    """dvc.lock is rewritten during a run at most every ``lock_interval_s`` (each rewrite parses and
+    dumps the whole file), and every entry is written when the run ends. What the lock holds when
+    the last stage (c) is handed out shows which."""
+    repo_dir = make_repo(tmp_path / "repo")
+    monkeypatch.chdir(repo_dir)
+    seen = {}
+
+    def submit(spec, resources):
+        lock = repo_dir / "dvc.lock"
+        seen[spec.name] = sorted(yaml.safe_load(lock.read_text())["stages"]) if lock.exists() else []
+        return Done(spec)
+
+    outcome = run_scheduler(repo_dir, ["c"], submit=submit, wait_any=lambda fs, timeout=1.0: set(fs),
+                            lock_interval_s=interval)
+    assert outcome.ok and seen["c"] == written_before_c
+    assert sorted(yaml.safe_load((repo_dir / "dvc.lock").read_text())["stages"]) == ["a", "b", "c", "x@1", "x@2"]
+    assert not set(dvc_status(repo_dir)) & {"a", "b", "c", "x@1", "x@2"}
+
+
 # -- the worker ---------------------------------------------------------------------------------------
 
 def test_worker_runs_commands_with_thread_caps_and_removes_outputs_on_failure(tmp_path):
@@ -384,6 +410,36 @@ def test_slurm_job_script_asks_for_gpus_and_one_stage_per_worker():
                  "export OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"):
         assert line in script, (line, script)
     assert "--nworkers 8" in script and "--resources GPU=1" in script and script.rstrip().endswith("--nthreads 1 --resources GPU=1")
+    assert "export " + " ".join(f"{k}={v}" for k, v in dask_environment().items()) in script
+
+
+def test_the_runners_dask_settings_as_environment_variables_read_back():
+    """What a batch job's worker reads from DASK_* variables is the runner's config."""
+    import dask
+
+    env = dask_environment()
+    assert env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] == "False"
+    collected = dask.config.collect_env(env)
+    for key, value in RUNNER_DASK_CONFIG.items():
+        assert dask.config.get(key, config=collected) == value, key
+
+
+def test_local_workers_and_scheduler_start_with_the_runners_dask_settings():
+    """The settings reach the processes that run the stages, and leave the caller's config as it was."""
+    import dask
+
+    before = dask.config.get("distributed.admin.tick.interval")
+    client, cluster = open_client(ClusterChoice(kind="local", workers=1, threads=1))
+    try:
+        seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
+                                               "profile" in dask_worker.periodic_callbacks,
+                                               dask_worker._tick_interval))
+        assert list(seen.values()) == [(False, False, 1.0)]
+        assert cluster.scheduler._tick_interval == 1.0
+    finally:
+        client.close()
+        cluster.close()
+    assert dask.config.get("distributed.admin.tick.interval") == before
 
 
 def test_pbs_job_script_from_the_same_section():

@@ -27,6 +27,29 @@ DEFAULT_LOCAL_WORKERS = 2
 JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
 ADDRESS_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://")
 
+# Dask settings for the clusters `latentgeo repro` starts. Dask's defaults suit many short tasks;
+# here each task is one stage, a shell command that runs for seconds to minutes while the worker's
+# own thread only polls it. At the defaults the processes around the stages kept busy ~20 % of a
+# core on a 2-core machine during a full run (the two workers' event loops ~4 % each, the runner's
+# ~6 %, measured per thread; bench/runner_overhead.py): every event loop checks its own health
+# every 20 ms, each worker samples its threads' stacks every 10 ms for a profile no one reads
+# (the runner starts no dashboard), and the nannies look at their worker's memory every 100 ms.
+# Checked less often, they leave those cycles to the stages; a stage's log, its outputs and the
+# runner's Ctrl-C handling do not depend on them.
+RUNNER_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,  # the statistical profiler of the worker's tasks
+    "distributed.admin.tick.interval": "1s",  # event-loop health check (warns after tick.limit, 3 s)
+    "distributed.worker.memory.monitor-interval": "1s",  # the nanny's look at its worker's memory
+    "distributed.admin.system-monitor.interval": "2s",  # CPU/memory/network samples for the dashboard
+}
+
+
+def dask_environment(config: dict[str, object] = RUNNER_DASK_CONFIG) -> dict[str, str]:
+    """``config`` as the DASK_* environment variables a batch job's worker reads at start-up
+    (Dask's convention: upper case, ``__`` between levels, ``-`` kept as ``_``)."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in config.items()}
+
 
 @dataclass(frozen=True)
 class ClusterChoice:
@@ -126,6 +149,8 @@ def jobqueue_kwargs(kind: str, jq: JobqueueParams, threads: int) -> dict:
     prologue = list(jq.job_script_prologue)
     # The stage's thread caps also for anything the worker itself imports.
     prologue += [f"export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"]
+    # The runner's Dask settings, for workers that read their config in their own job.
+    prologue += ["export " + " ".join(f"{k}={v}" for k, v in dask_environment().items())]
     kw["job_script_prologue"] = prologue
     return kw
 
@@ -161,13 +186,24 @@ def usable_gpu_groups(choice: ClusterChoice) -> ClusterChoice:
     return choice
 
 
-def open_client(choice: ClusterChoice, *, connect_timeout: float = 20.0):
+def open_client(choice: ClusterChoice, *, connect_timeout: float = 20.0,
+                dask_config: dict[str, object] | None = None):
     """Start the cluster of ``choice`` and return ``(client, cluster)``; cluster is None for an
-    address (a user's scheduler is not ours to close)."""
-    from distributed import Client, LocalCluster
+    address (a user's scheduler is not ours to close). The clusters it starts get ``dask_config``
+    (default :data:`RUNNER_DASK_CONFIG`; ``{}``: Dask's own settings)."""
+    import dask
 
     if choice.kind == "address":
         return connect(choice.address, connect_timeout), None
+    # Read when the scheduler, nannies and workers are created (local workers get the config
+    # from their nanny), so it need not outlive the start.
+    with dask.config.set(RUNNER_DASK_CONFIG if dask_config is None else dask_config):
+        return _start_cluster(choice)
+
+
+def _start_cluster(choice: ClusterChoice):
+    from distributed import Client, LocalCluster
+
     if choice.kind == "local":
         resources = {"GPU": 1} if choice.gpu_groups else None
         cluster = LocalCluster(n_workers=choice.workers, threads_per_worker=1, processes=True,
