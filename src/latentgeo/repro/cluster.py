@@ -29,11 +29,12 @@ ADDRESS_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://")
 
 # Dask settings for the clusters `latentgeo repro` starts. Dask's defaults suit many short tasks;
 # here each task is one stage, a shell command that runs for seconds to minutes while the worker's
-# own thread only polls it. At the defaults the processes around the stages kept busy ~20 % of a
-# core on a 2-core machine during a full run (the two workers' event loops ~4 % each, the runner's
-# ~6 %, measured per thread; bench/runner_overhead.py): every event loop checks its own health
-# every 20 ms, each worker samples its threads' stacks every 10 ms for a profile no one reads
-# (the runner starts no dashboard), and the nannies look at their worker's memory every 100 ms.
+# own thread only polls it. At the defaults the Dask processes around the stages kept busy ~14 % of
+# a core during a full run on 2 cores (the two workers' event loops ~4 % each, the runner's ~6 %,
+# sampled per thread), 7x what they take with these settings (bench/runner_overhead.py): every
+# event loop checks its own health every 20 ms, each worker samples its threads' stacks every
+# 10 ms for a profile no one reads (the runner starts no dashboard), and the nannies look at
+# their worker's memory every 100 ms.
 # Checked less often, they leave those cycles to the stages; a stage's log, its outputs and the
 # runner's Ctrl-C handling do not depend on them.
 RUNNER_DASK_CONFIG = {
