@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -424,9 +425,29 @@ def test_the_runners_dask_settings_as_environment_variables_read_back():
         assert dask.config.get(key, config=collected) == value, key
 
 
+def test_a_cluster_started_before_distributed_is_imported_keeps_dasks_defaults(tmp_path):
+    """In a fresh interpreter (as `latentgeo repro` starts): importing distributed inside the
+    settings' context would lose its defaults when the context ends (KeyError: 'distributed' in
+    the scheduler once a worker leaves)."""
+    script = textwrap.dedent("""
+        import sys
+        from latentgeo.repro.cluster import ClusterChoice, open_client
+        assert "distributed" not in sys.modules
+        client, cluster = open_client(ClusterChoice(kind="local", workers=1, threads=1))
+        import dask
+        print(dask.config.get("distributed.scheduler.events-cleanup-delay"))
+        client.close()
+        cluster.close()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() and "KeyError" not in done.stderr
+
+
 def test_local_workers_and_scheduler_start_with_the_runners_dask_settings():
     """The settings reach the processes that run the stages, and leave the caller's config as it was."""
     import dask
+    import distributed  # noqa: F401 - its defaults in Dask's config, to compare with
 
     before = dask.config.get("distributed.admin.tick.interval")
     client, cluster = open_client(ClusterChoice(kind="local", workers=1, threads=1))

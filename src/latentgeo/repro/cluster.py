@@ -193,11 +193,16 @@ def open_client(choice: ClusterChoice, *, connect_timeout: float = 20.0,
     address (a user's scheduler is not ours to close). The clusters it starts get ``dask_config``
     (default :data:`RUNNER_DASK_CONFIG`; ``{}``: Dask's own settings)."""
     import dask
+    import distributed  # noqa: F401 - see below
 
     if choice.kind == "address":
         return connect(choice.address, connect_timeout), None
+    if choice.kind in JOBQUEUE_CLASSES:
+        import dask_jobqueue  # noqa: F401 - see below
     # Read when the scheduler, nannies and workers are created (local workers get the config
-    # from their nanny), so it need not outlive the start.
+    # from their nanny), so it need not outlive the start. The packages above are imported first:
+    # importing one adds its default settings to Dask's config, and leaving `config.set` restores
+    # the config as it was on entry, which would take those defaults away again.
     with dask.config.set(RUNNER_DASK_CONFIG if dask_config is None else dask_config):
         return _start_cluster(choice)
 
