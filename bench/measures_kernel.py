@@ -34,14 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from latentgeo.config.schema import load_params
-from latentgeo.repro.worker import thread_environment
+from latentgeo.repro.worker import children_cpu_seconds, thread_environment
 from latentgeo.run_notebook import KERNEL_MALLOC_ENV
 
 from study_files import parse_study_arguments
@@ -102,13 +101,12 @@ def measures_cell_seconds(executed: Path) -> float:
 def run_mode(mode: str, study: Path, params: str, embeddings: str, reference: str, out: Path) -> dict:
     """One fresh process (and kernel) for ``mode``: wall, CPU seconds of its process tree, cell."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu_seconds()
     start = time.perf_counter()
     subprocess.run(mode_command(mode, study, params, embeddings, reference, out), env=mode_environment(mode),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = children_cpu_seconds() - before
     cell = measures_cell_seconds(out.with_suffix(".ipynb")) if mode.startswith("kernel") else None
     return {"mode": mode, "wall_s": wall, "cpu_s": cpu, "cell_s": cell}
 

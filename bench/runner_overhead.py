@@ -8,7 +8,7 @@ does (:func:`latentgeo.repro.cluster.open_client`, two workers), keeps every wor
 stage that only sleeps (:func:`latentgeo.repro.worker.run_stage_command` on ``sleep``), waits on
 them as the runner does (``distributed.wait``, one-second timeout), and counts the CPU seconds of
 
-- the runner's process: its client, the scheduler and the nannies (``RUSAGE_SELF``);
+- the runner's process: its client, the scheduler and the nannies;
 - each worker process, without its stage's command (``os.times`` in the worker).
 
 It prints both per minute of wall time, for each setting, and their ratio. The order of the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
 
 from distributed import wait
@@ -38,11 +37,6 @@ def own_cpu_seconds() -> float:
     return user + system
 
 
-def self_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(setting: str, workers: int, seconds: float) -> dict:
     """Start a cluster with ``setting``'s Dask config, run one sleeping stage per worker, count CPU."""
     choice = ClusterChoice(kind="local", workers=workers, threads=1)
@@ -50,7 +44,7 @@ def measure(setting: str, workers: int, seconds: float) -> dict:
     try:
         client.wait_for_workers(workers)
         time.sleep(2.0)  # let start-up settle before counting
-        runner_before = self_cpu_seconds()
+        runner_before = own_cpu_seconds()
         workers_before = client.run(own_cpu_seconds)
         start = time.perf_counter()
         futures = [client.submit(run_stage_command, StageCommand(name=f"sleep-{i}", commands=(f"sleep {seconds}",),
@@ -64,7 +58,7 @@ def measure(setting: str, workers: int, seconds: float) -> dict:
                 continue
             pending = [f for f in pending if f not in done]
         wall = time.perf_counter() - start
-        runner = self_cpu_seconds() - runner_before
+        runner = own_cpu_seconds() - runner_before
         workers_after = client.run(own_cpu_seconds)
         per_worker = [workers_after[w] - workers_before[w] for w in sorted(workers_after)]
     finally:
