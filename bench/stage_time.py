@@ -100,6 +100,11 @@ def executed_notebooks(study: Path) -> dict[str, Path]:
     return found
 
 
+def all_outside(seconds: float) -> dict[str, float]:
+    """The split of a stage whose notebook recorded no cell times: all of it outside."""
+    return {"outside": seconds, "first": 0.0, "main": 0.0, "rest": 0.0}
+
+
 def notebook_parts(path: Path, seconds: float) -> dict[str, float]:
     """``seconds`` of a stage's command split as the module docstring says, from its notebook."""
     cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
@@ -107,7 +112,7 @@ def notebook_parts(path: Path, seconds: float) -> dict[str, float]:
     timed = [(i, float(c["metadata"].get("papermill", {}).get("duration") or 0.0)) for i, c in enumerate(cells)
              if not tags[i] & {"parameters", "injected-parameters"}]
     if not timed:
-        return {"outside": seconds, "first": 0.0, "main": 0.0, "rest": 0.0}
+        return all_outside(seconds)
     first = timed[0][1]
     main = max(d for _, d in timed[1:]) if len(timed) > 1 else 0.0
     inside = sum(d for _, d in timed)
@@ -136,7 +141,7 @@ def main() -> None:
         path = notebooks.get(run.name)
         if path is None or not path.is_file():
             missing += 1
-            run.parts = {"outside": run.seconds, "first": 0.0, "main": 0.0, "rest": 0.0}
+            run.parts = all_outside(run.seconds)
         else:
             run.parts = notebook_parts(path, run.seconds)
     by_kind: dict[str, list[StageRun]] = defaultdict(list)
