@@ -13,7 +13,8 @@ The launcher also sets :data:`KERNEL_MALLOC_ENV` for the kernels it starts (see 
 allocator then keeps freed memory for reuse instead of handing large blocks back to the system,
 which each fine-tuning step otherwise pays for in page faults. And it silences, in the kernels
 only, tqdm's warning that ipywidgets is missing (:data:`KERNEL_WARNING_FILTER`) and the kernel's
-start-up warning about its unencrypted local connection (:data:`KERNEL_ARGUMENTS`).
+start-up warning about its unencrypted local connection and the error it may log when interrupted
+at shutdown (:data:`KERNEL_ARGUMENTS`).
 
 The arguments are papermill's own (``python -m latentgeo.run_notebook --help``); only local paths
 are supported, which is all ``dvc.yaml`` passes.
